@@ -1,0 +1,285 @@
+package v1alpha1
+
+import (
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ScaledConsumer sizes a workload to the backlog its triggers report: ebb keeps an HPA named
+// ebb-<name> on the target, scales the target to zero when every trigger is idle for cooldownPeriod and
+// back up on the first event, and holds fallback replicas while the triggers cannot be read.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=ebb,shortName=ebbsc
+// +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.scaleTargetRef.name`
+// +kubebuilder:printcolumn:name="Kind",type=string,JSONPath=`.spec.scaleTargetRef.kind`,priority=1
+// +kubebuilder:printcolumn:name="Min",type=integer,JSONPath=`.spec.minReplicas`
+// +kubebuilder:printcolumn:name="Max",type=integer,JSONPath=`.spec.maxReplicas`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.conditions[?(@.type=="Active")].status`
+// +kubebuilder:printcolumn:name="Fallback",type=string,JSONPath=`.status.conditions[?(@.type=="Fallback")].status`,priority=1
+// +kubebuilder:printcolumn:name="Paused",type=string,JSONPath=`.status.conditions[?(@.type=="Paused")].status`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ScaledConsumer struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ScaledConsumerSpec   `json:"spec"`
+	Status ScaledConsumerStatus `json:"status,omitempty"`
+}
+
+// ScaledConsumerSpec is what the user asks for.
+//
+// +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="maxReplicas must be greater than or equal to minReplicas",fieldPath=".maxReplicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.idleReplicas) || self.idleReplicas < self.minReplicas",message="idleReplicas must be less than minReplicas",fieldPath=".idleReplicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.fallback) || self.fallback.replicas <= self.maxReplicas",message="fallback.replicas must not exceed maxReplicas",fieldPath=".fallback.replicas"
+type ScaledConsumerSpec struct {
+	// ScaleTargetRef names the workload to scale: anything with a /scale subresource (a Deployment, a
+	// StatefulSet, a custom resource).
+	ScaleTargetRef ScaleTargetRef `json:"scaleTargetRef"`
+
+	// MinReplicas is the lowest replica count while the triggers are active. 0 lets ebb scale the target
+	// to zero (or to idleReplicas) after cooldownPeriod without activity. Default 0.
+	//
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MinReplicas *int32 `json:"minReplicas,omitempty"`
+
+	// MaxReplicas is the highest replica count the HPA may set. Default 100.
+	//
+	// +kubebuilder:default=100
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	MaxReplicas *int32 `json:"maxReplicas,omitempty"`
+
+	// IdleReplicas, when set, is the replica count while no trigger is active, instead of 0. It must be
+	// less than minReplicas (KEDA's idleReplicaCount).
+	//
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	IdleReplicas *int32 `json:"idleReplicas,omitempty"`
+
+	// PollingInterval is how often each trigger is sampled. Default 5s.
+	//
+	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="pollingInterval must be positive"
+	// +optional
+	PollingInterval *metav1.Duration `json:"pollingInterval,omitempty"`
+
+	// CooldownPeriod is how long every trigger must stay inactive before ebb scales the target to
+	// idleReplicas or zero. Default 300s.
+	//
+	// +kubebuilder:default="300s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="cooldownPeriod must be positive"
+	// +optional
+	CooldownPeriod *metav1.Duration `json:"cooldownPeriod,omitempty"`
+
+	// InitialCooldownPeriod is how long after creation ebb waits before it may scale the target to zero
+	// for the first time. Default 0s.
+	//
+	// +kubebuilder:default="0s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$`
+	// +optional
+	InitialCooldownPeriod *metav1.Duration `json:"initialCooldownPeriod,omitempty"`
+
+	// Fallback, when set, holds the target at fallback.replicas while a trigger has failed
+	// failureThreshold samples in a row. Without it a failing trigger leaves the replica count alone.
+	//
+	// +optional
+	Fallback *Fallback `json:"fallback,omitempty"`
+
+	// HPA customises the HorizontalPodAutoscaler ebb manages for this ScaledConsumer.
+	//
+	// +optional
+	HPA *HPAConfig `json:"hpa,omitempty"`
+
+	// Triggers are the sources of backlog. The HPA follows the one that asks for the most replicas.
+	//
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.all(t, self.exists_one(u, (has(u.name) ? u.name : u.type) == (has(t.name) ? t.name : t.type)))",message="trigger names must be unique; a trigger without a name is named after its type"
+	// +listType=atomic
+	Triggers []Trigger `json:"triggers"`
+}
+
+// ScaleTargetRef identifies the workload to scale.
+type ScaleTargetRef struct {
+	// APIVersion of the target, such as apps/v1.
+	//
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	APIVersion string `json:"apiVersion"`
+
+	// Kind of the target, such as Deployment.
+	//
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Kind string `json:"kind"`
+
+	// Name of the target, in the ScaledConsumer's namespace.
+	//
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// Fallback sets the replica count ebb holds while triggers keep failing.
+type Fallback struct {
+	// FailureThreshold is how many samples in a row a trigger must fail before fallback applies.
+	// Default 3.
+	//
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	FailureThreshold int32 `json:"failureThreshold,omitempty"`
+
+	// Replicas is the replica count held while falling back.
+	//
+	// +kubebuilder:validation:Minimum=1
+	Replicas int32 `json:"replicas"`
+}
+
+// HPAConfig customises the HPA ebb manages.
+type HPAConfig struct {
+	// Name of the HPA. Default ebb-<ScaledConsumer name>. Naming an existing HPA here is how ebb adopts it.
+	//
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// Behavior is passed to the HPA's spec.behavior as it is.
+	//
+	// +optional
+	Behavior *autoscalingv2.HorizontalPodAutoscalerBehavior `json:"behavior,omitempty"`
+}
+
+// Trigger is one source of backlog.
+type Trigger struct {
+	// Name identifies the trigger in status, metrics and the HPA's metric names. Unique in the list.
+	// Default: the type.
+	//
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// Type of the trigger: kafka, rabbitmq, nats-jetstream, cron, ... An unknown type makes the
+	// ScaledConsumer not Ready, with a message listing the known ones.
+	//
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Type string `json:"type"`
+
+	// Metadata configures the trigger; the keys depend on the type and follow KEDA's names for the same
+	// broker. An unknown key is an error.
+	//
+	// +kubebuilder:validation:MaxProperties=64
+	// +optional
+	Metadata map[string]string `json:"metadata,omitempty"`
+
+	// AuthenticationRef names a TriggerAuthentication in the same namespace whose secrets fill in
+	// metadata parameters.
+	//
+	// +optional
+	AuthenticationRef *AuthenticationRef `json:"authenticationRef,omitempty"`
+}
+
+// TriggerName returns the trigger's name, or its type when the name is empty.
+func (t *Trigger) TriggerName() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return t.Type
+}
+
+// AuthenticationRef names a TriggerAuthentication.
+type AuthenticationRef struct {
+	// Name of the TriggerAuthentication in the ScaledConsumer's namespace.
+	//
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// ScaledConsumerStatus is what ebb observed and did.
+type ScaledConsumerStatus struct {
+	// ObservedGeneration is the generation of the spec this status describes.
+	//
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// HPAName is the name of the HPA ebb manages for this ScaledConsumer.
+	//
+	// +optional
+	HPAName string `json:"hpaName,omitempty"`
+
+	// Conditions: Ready, Active, Fallback, Paused.
+	//
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// LastActiveTime is when a trigger last reported activity. The cooldown counts from it, so a restart
+	// of ebb does not reset it.
+	//
+	// +optional
+	LastActiveTime *metav1.Time `json:"lastActiveTime,omitempty"`
+
+	// Triggers holds the last sample of each trigger.
+	//
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Triggers []TriggerStatus `json:"triggers,omitempty"`
+}
+
+// TriggerStatus is the last sample of one trigger.
+type TriggerStatus struct {
+	// Name of the trigger.
+	Name string `json:"name"`
+
+	// Value is the last metric value, as a Kubernetes quantity.
+	//
+	// +optional
+	Value string `json:"value,omitempty"`
+
+	// Active is whether the value is above the trigger's activation threshold.
+	Active bool `json:"active"`
+
+	// LastPollTime is when the trigger was last sampled.
+	//
+	// +optional
+	LastPollTime *metav1.Time `json:"lastPollTime,omitempty"`
+
+	// LastError is the error of the last sample, empty when it succeeded.
+	//
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+
+	// ConsecutiveFailures counts the failed samples since the last good one.
+	//
+	// +optional
+	ConsecutiveFailures int32 `json:"consecutiveFailures,omitempty"`
+}
+
+// ScaledConsumerList is a list of ScaledConsumers.
+//
+// +kubebuilder:object:root=true
+type ScaledConsumerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ScaledConsumer `json:"items"`
+}
