@@ -1,0 +1,132 @@
+package metricsapi_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/metrics/pkg/apis/external_metrics"
+	externalclient "k8s.io/metrics/pkg/client/external_metrics"
+	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
+
+	"github.com/ebbscale/ebb/internal/localcluster"
+	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/metricsapi"
+)
+
+// constProvider serves one metric with a fixed value, in any namespace.
+type constProvider struct {
+	name  string
+	value int64
+}
+
+func (p constProvider) GetExternalMetric(_ context.Context, namespace string, sel labels.Selector, info provider.ExternalMetricInfo) (*external_metrics.ExternalMetricValueList, error) {
+	if info.Metric != p.name {
+		return nil, provider.NewMetricNotFoundError(schema.GroupResource{Group: "external.metrics.k8s.io"}, info.Metric)
+	}
+	return &external_metrics.ExternalMetricValueList{Items: []external_metrics.ExternalMetricValue{{
+		MetricName:   p.name,
+		MetricLabels: map[string]string{"namespace": namespace, "selector": sel.String()},
+		Timestamp:    metav1.Now(),
+		Value:        *resource.NewQuantity(p.value, resource.DecimalSI),
+	}}}, nil
+}
+
+func (p constProvider) ListAllExternalMetrics() []provider.ExternalMetricInfo {
+	return []provider.ExternalMetricInfo{{Metric: p.name}}
+}
+
+// startAdapter runs the metrics API server on a free port with delegated authn/authz against env.
+func startAdapter(t *testing.T, env *testenv.Env, p provider.ExternalMetricsProvider) int {
+	t.Helper()
+	port := testenv.FreePort(t)
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	adapter := metricsapi.NewAdapter(p, fs)
+	err := fs.Parse([]string{
+		"--secure-port=" + strconv.Itoa(port),
+		"--bind-address=127.0.0.1",
+		"--cert-dir=" + t.TempDir(),
+		"--lister-kubeconfig=" + env.Kubeconfig,
+		"--authentication-kubeconfig=" + env.Kubeconfig,
+		"--authorization-kubeconfig=" + env.Kubeconfig,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- adapter.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("metrics API server: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("metrics API server did not stop")
+		}
+	})
+	return port
+}
+
+// The aggregated API path: a provider registered through the APIService answers a plain client that
+// talks only to kube-apiserver.
+func TestAggregatedExternalMetrics(t *testing.T) {
+	env := testenv.Start(t, localcluster.Options{})
+	port := startAdapter(t, env, constProvider{name: "queue-depth", value: 1234})
+	if err := env.RegisterExternalMetrics(t.Context(), port); err != nil {
+		t.Fatal(err)
+	}
+
+	client, err := externalclient.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := labels.SelectorFromSet(labels.Set{"ebb.dev/scaledconsumer": "orders"})
+	got, err := client.NamespacedMetrics("shop").List("queue-depth", sel)
+	if err != nil {
+		t.Fatalf("listing external metric through kube-apiserver: %v", err)
+	}
+	type item struct {
+		Name   string
+		Labels map[string]string
+		Value  int64
+	}
+	var items []item
+	for _, it := range got.Items {
+		items = append(items, item{it.MetricName, it.MetricLabels, it.Value.Value()})
+	}
+	want := []item{{"queue-depth", map[string]string{"namespace": "shop", "selector": "ebb.dev/scaledconsumer=orders"}, 1234}}
+	if diff := cmp.Diff(items, want); diff != "" {
+		t.Errorf("external metric (-got +want):\n%s", diff)
+	}
+
+	_, err = client.NamespacedMetrics("shop").List("no-such-metric", sel)
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("unknown metric: got %v, want a NotFound error", err)
+	}
+
+	// The same through the raw path kubectl get --raw uses.
+	raw, err := env.Kube.Discovery().RESTClient().Get().
+		AbsPath("/apis/external.metrics.k8s.io/v1beta1/namespaces/shop/queue-depth").
+		Param("labelSelector", sel.String()).DoRaw(t.Context())
+	if err != nil {
+		t.Fatalf("raw get: %v", err)
+	}
+	if want := `"value":"1234"`; !contains(raw, want) {
+		t.Errorf("raw response %s does not contain %s", raw, want)
+	}
+}
+
+func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
