@@ -129,4 +129,3 @@ func TestAggregatedExternalMetrics(t *testing.T) {
 }
 
 func contains(b []byte, s string) bool { return strings.Contains(string(b), s) }
-

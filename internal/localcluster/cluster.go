@@ -65,7 +65,8 @@ type Cluster struct {
 	env       *envtest.Environment
 	removeDir bool
 	kcm       *exec.Cmd
-	kcmDone   chan error
+	kcmExited chan struct{} // closed when kcm exits; kcmErr is set before
+	kcmErr    error
 }
 
 // Start starts etcd and kube-apiserver with the aggregation layer configured, installs ebb's CRDs and,
@@ -180,15 +181,18 @@ func (c *Cluster) startControllerManager(ctx context.Context, opts Options) erro
 		return fmt.Errorf("starting kube-controller-manager: %w", err)
 	}
 	c.kcm = cmd
-	c.kcmDone = make(chan error, 1)
-	go func() { c.kcmDone <- cmd.Wait() }()
+	c.kcmExited = make(chan struct{})
+	go func() {
+		c.kcmErr = cmd.Wait()
+		close(c.kcmExited)
+	}()
 
 	// Ready when its HPA informers have synced; the log says so only at high verbosity, so watch that it
 	// stays up for a moment and then trust the informers to catch up within a sync period.
 	select {
-	case err := <-c.kcmDone:
+	case <-c.kcmExited:
 		c.kcm = nil
-		return fmt.Errorf("kube-controller-manager exited at start: %v; see %s", err, log.Name())
+		return fmt.Errorf("kube-controller-manager exited at start (see %s): %w", log.Name(), c.kcmErr)
 	case <-time.After(500 * time.Millisecond):
 	case <-ctx.Done():
 		return ctx.Err()
@@ -202,8 +206,7 @@ func (c *Cluster) ControllerManagerRunning() bool {
 		return false
 	}
 	select {
-	case err := <-c.kcmDone:
-		c.kcmDone <- err
+	case <-c.kcmExited:
 		return false
 	default:
 		return true
@@ -216,10 +219,10 @@ func (c *Cluster) Stop() error {
 	if c.kcm != nil {
 		_ = c.kcm.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-c.kcmDone:
+		case <-c.kcmExited:
 		case <-time.After(10 * time.Second):
 			_ = c.kcm.Process.Kill()
-			<-c.kcmDone
+			<-c.kcmExited
 		}
 		c.kcm = nil
 	}

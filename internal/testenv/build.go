@@ -48,7 +48,7 @@ func EbbBinary(t testing.TB) string {
 		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/ebb")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/ebb: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build ./cmd/ebb: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

@@ -1,0 +1,51 @@
+# ebb — see README.md. Every target that needs a real component provides it first, idempotently.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X github.com/ebbscale/ebb/internal/version.Version=$(VERSION)
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+# Real-component tests start control planes and talk to brokers; give them room on a 2-core machine.
+TEST_TIMEOUT ?= 30m
+TEST_FLAGS ?=
+
+.PHONY: build
+build: ## Build bin/ebb.
+	go build -ldflags '$(LDFLAGS)' -o bin/ebb ./cmd/ebb
+
+.PHONY: tools
+tools: ## Provide the control-plane binaries, RabbitMQ, NATS and kcat (idempotent).
+	@hack/setup-test-env.sh >/dev/null
+
+.PHONY: test
+test: tools ## Run every test, the real-component ones included.
+	KUBEBUILDER_ASSETS="$$(hack/install-control-plane.sh)" go test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: tools ## Run the Go benchmarks (results go to docs/benchmarks.md by hand, with this command).
+	KUBEBUILDER_ASSETS="$$(hack/install-control-plane.sh)" go test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+.PHONY: generate
+generate: ## Regenerate deepcopy functions and CRDs from the API markers.
+	go tool controller-gen object paths=./api/...
+	go tool controller-gen crd paths=./api/... output:crd:artifacts:config=manifests/crd
+
+.PHONY: lint
+lint: ## go vet and golangci-lint (staticcheck, importas aliases, errcheck, ...).
+	go vet ./...
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: verify
+verify: lint ## Formatting, lint, go.mod tidiness and generated files up to date.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed on:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	hack/verify-generated.sh
+
+.PHONY: clean
+clean:
+	rm -rf bin
+
+.PHONY: help
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
