@@ -61,6 +61,29 @@ func scaledConsumer(t *testing.T, name, spec string) *unstructured.Unstructured 
 	return u
 }
 
+// checkAdmission checks a create's outcome: accepted when wantField is empty, else refused as Invalid or
+// BadRequest with an error that names wantField and says wantMessage.
+func checkAdmission(t *testing.T, err error, wantField, wantMessage string) {
+	t.Helper()
+	if wantField == "" {
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("create succeeded, want an error naming %s", wantField)
+	}
+	if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) {
+		t.Fatalf("create: %v, want an Invalid or BadRequest error", err)
+	}
+	for _, want := range []string{wantField, wantMessage} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+}
+
 func TestScaledConsumerAdmission(t *testing.T) {
 	tests := []struct {
 		name string
@@ -163,23 +186,7 @@ triggers: [{type: kafka}]
 		t.Run(tc.name, func(t *testing.T) {
 			obj := scaledConsumer(t, "sc-"+tc.name, tc.spec)
 			err := env.Client.Create(t.Context(), obj, client.FieldValidation(metav1.FieldValidationStrict))
-			if tc.wantField == "" {
-				if err != nil {
-					t.Fatalf("create: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("create succeeded, want an error naming %s", tc.wantField)
-			}
-			if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) {
-				t.Fatalf("create: %v, want an Invalid or BadRequest error", err)
-			}
-			for _, want := range []string{tc.wantField, tc.wantMessage} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not contain %q", err, want)
-				}
-			}
+			checkAdmission(t, err, tc.wantField, tc.wantMessage)
 		})
 	}
 }
@@ -246,21 +253,8 @@ func TestTriggerAuthenticationAdmission(t *testing.T) {
 			u.SetKind("TriggerAuthentication")
 			u.SetNamespace("default")
 			u.SetName("ta-" + tc.name)
-			err := env.Client.Create(t.Context(), u)
-			if tc.wantField == "" {
-				if err != nil {
-					t.Fatalf("create: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("create succeeded, want an error naming %s", tc.wantField)
-			}
-			for _, want := range []string{tc.wantField, tc.wantMessage} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not contain %q", err, want)
-				}
-			}
+			err := env.Client.Create(t.Context(), u, client.FieldValidation(metav1.FieldValidationStrict))
+			checkAdmission(t, err, tc.wantField, tc.wantMessage)
 		})
 	}
 }
