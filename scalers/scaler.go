@@ -1,0 +1,77 @@
+package scalers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// MetricSpec is one external metric a trigger serves, as the HPA will see it.
+type MetricSpec struct {
+	// Name of the external metric; unique within the ScaledConsumer.
+	Name string
+	// Target is the HPA's AverageValue target: the backlog one replica should face.
+	Target float64
+	// Activation is the value above which the trigger is active (wakes the target from zero).
+	Activation float64
+}
+
+// Sample is one reading of a trigger.
+type Sample struct {
+	// Values holds one value per MetricSpec, in the order Metrics returned them.
+	Values []float64
+}
+
+// Scaler is one trigger of one ScaledConsumer.
+type Scaler interface {
+	// Metrics says what the trigger serves. It is computed from the parsed metadata and does no I/O.
+	Metrics() []MetricSpec
+	// Sample reads the broker (through a client shared with every other trigger on the same cluster).
+	Sample(ctx context.Context) (Sample, error)
+}
+
+// Config is what a Factory receives for one trigger.
+type Config struct {
+	// TriggerName is the trigger's name (unique within its ScaledConsumer).
+	TriggerName string
+	// Metadata is the trigger's metadata.
+	Metadata map[string]string
+	// Auth holds the parameters its TriggerAuthentication resolved, by parameter name.
+	Auth map[string]string
+}
+
+// Factory builds a Scaler for one trigger, or explains why the trigger is invalid.
+type Factory func(Config) (Scaler, error)
+
+// Registry maps trigger types to their factories. It is data: build it with a map literal, so the set of
+// trigger types is visible in one place.
+type Registry map[string]Factory
+
+// ErrUnknownType is returned (wrapped) for a trigger type the registry does not know.
+var ErrUnknownType = errors.New("unknown trigger type")
+
+// Types lists the known trigger types, sorted.
+func (r Registry) Types() []string {
+	types := make([]string, 0, len(r))
+	for t := range r {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	return types
+}
+
+// New builds the Scaler for a trigger of type triggerType. An unknown type is an error that lists the
+// known ones; a factory's error is wrapped with the trigger's name and type.
+func (r Registry) New(triggerType string, cfg Config) (Scaler, error) {
+	f, ok := r[triggerType]
+	if !ok {
+		return nil, fmt.Errorf("trigger %q: %w %q; known types: %s", cfg.TriggerName, ErrUnknownType, triggerType, strings.Join(r.Types(), ", "))
+	}
+	s, err := f(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("trigger %q (%s): %w", cfg.TriggerName, triggerType, err)
+	}
+	return s, nil
+}
