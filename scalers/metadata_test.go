@@ -48,7 +48,7 @@ type sample struct {
 	Ratio      float64       `ebb:"ratio,optional,max=1"`
 	Partitions ranges        `ebb:"partitionLimitation,optional"`
 	Password   string        `ebb:"password,secret,optional"`
-	notAKey    int //nolint:unused // untagged fields are not parameters; Describe and Parse skip them
+	notAKey    int           //nolint:unused // untagged fields are not parameters; Describe and Parse skip them
 }
 
 func (s *sample) Validate() error {
