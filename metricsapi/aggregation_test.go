@@ -10,40 +10,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/metrics/pkg/apis/external_metrics"
 	externalclient "k8s.io/metrics/pkg/client/external_metrics"
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
 
 	"github.com/ebbscale/ebb/internal/localcluster"
 	"github.com/ebbscale/ebb/internal/testenv"
 	"github.com/ebbscale/ebb/metricsapi"
+	"github.com/ebbscale/ebb/metricstore"
 )
-
-// constProvider serves one metric with a fixed value, in any namespace.
-type constProvider struct {
-	name  string
-	value int64
-}
-
-func (p constProvider) GetExternalMetric(_ context.Context, namespace string, sel labels.Selector, info provider.ExternalMetricInfo) (*external_metrics.ExternalMetricValueList, error) {
-	if info.Metric != p.name {
-		return nil, provider.NewMetricNotFoundError(schema.GroupResource{Group: "external.metrics.k8s.io"}, info.Metric)
-	}
-	return &external_metrics.ExternalMetricValueList{Items: []external_metrics.ExternalMetricValue{{
-		MetricName:   p.name,
-		MetricLabels: map[string]string{"namespace": namespace, "selector": sel.String()},
-		Timestamp:    metav1.Now(),
-		Value:        *resource.NewQuantity(p.value, resource.DecimalSI),
-	}}}, nil
-}
-
-func (p constProvider) ListAllExternalMetrics() []provider.ExternalMetricInfo {
-	return []provider.ExternalMetricInfo{{Metric: p.name}}
-}
 
 // startAdapter runs the metrics API server on a free port with delegated authn/authz against env.
 func startAdapter(t *testing.T, env *testenv.Env, p provider.ExternalMetricsProvider) int {
@@ -83,7 +58,10 @@ func startAdapter(t *testing.T, env *testenv.Env, p provider.ExternalMetricsProv
 // talks only to kube-apiserver.
 func TestAggregatedExternalMetrics(t *testing.T) {
 	env := testenv.Start(t, localcluster.Options{})
-	port := startAdapter(t, env, constProvider{name: "queue-depth", value: 1234})
+	st := metricstore.New()
+	sampled := time.Now().Add(-time.Second).Truncate(time.Second)
+	st.Set(metricstore.Key{Namespace: "shop", ScaledConsumer: "orders", Metric: "queue-depth"}, metricstore.Entry{Value: 1234.5, Time: sampled})
+	port := startAdapter(t, env, metricsapi.NewProvider(st))
 	if err := env.RegisterExternalMetrics(t.Context(), port); err != nil {
 		t.Fatal(err)
 	}
@@ -100,13 +78,14 @@ func TestAggregatedExternalMetrics(t *testing.T) {
 	type item struct {
 		Name   string
 		Labels map[string]string
-		Value  int64
+		Value  string
+		Time   time.Time
 	}
 	var items []item
 	for _, it := range got.Items {
-		items = append(items, item{it.MetricName, it.MetricLabels, it.Value.Value()})
+		items = append(items, item{it.MetricName, it.MetricLabels, it.Value.String(), it.Timestamp.Time})
 	}
-	want := []item{{"queue-depth", map[string]string{"namespace": "shop", "selector": "ebb.dev/scaledconsumer=orders"}, 1234}}
+	want := []item{{"queue-depth", map[string]string{"ebb.dev/scaledconsumer": "orders"}, "1234500m", sampled}}
 	if diff := cmp.Diff(items, want); diff != "" {
 		t.Errorf("external metric (-got +want):\n%s", diff)
 	}
@@ -114,6 +93,14 @@ func TestAggregatedExternalMetrics(t *testing.T) {
 	_, err = client.NamespacedMetrics("shop").List("no-such-metric", sel)
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("unknown metric: got %v, want a NotFound error", err)
+	}
+	_, err = client.NamespacedMetrics("other-namespace").List("queue-depth", sel)
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("metric of another namespace: got %v, want a NotFound error", err)
+	}
+	_, err = client.NamespacedMetrics("shop").List("queue-depth", labels.Everything())
+	if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), "ebb.dev/scaledconsumer=<ScaledConsumer name>") {
+		t.Errorf("no selector: got %v, want a BadRequest naming the selector", err)
 	}
 
 	// The same through the raw path kubectl get --raw uses.
@@ -123,7 +110,7 @@ func TestAggregatedExternalMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatalf("raw get: %v", err)
 	}
-	if want := `"value":"1234"`; !contains(raw, want) {
+	if want := `"value":"1234500m"`; !contains(raw, want) {
 		t.Errorf("raw response %s does not contain %s", raw, want)
 	}
 }

@@ -15,13 +15,17 @@ import (
 
 	"github.com/ebbscale/ebb/internal/localcluster"
 	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/metricsapi"
+	"github.com/ebbscale/ebb/metricstore"
 )
 
-// The real HPA controller (kube-controller-manager) reads an external metric through the aggregator and
-// scales a Deployment that has no pods running (there is no kubelet): 1234 / 100 per replica, capped at 5.
+// The real HPA controller (kube-controller-manager) reads an external metric from ebb's provider through
+// the aggregator, with the selector ebb's HPAs use, and scales a Deployment that has no pods running (there is no kubelet): 1234 / 100 per replica, capped at 5.
 func TestHPAControllerScalesOnExternalMetric(t *testing.T) {
 	env := testenv.Start(t, localcluster.Options{ControllerManager: true})
-	port := startAdapter(t, env, constProvider{name: "queue-depth", value: 1234})
+	st := metricstore.New()
+	st.Set(metricstore.Key{Namespace: "default", ScaledConsumer: "consumer", Metric: "queue-depth"}, metricstore.Entry{Value: 1234, Time: time.Now()})
+	port := startAdapter(t, env, metricsapi.NewProvider(st))
 	if err := env.RegisterExternalMetrics(t.Context(), port); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +54,8 @@ func TestHPAControllerScalesOnExternalMetric(t *testing.T) {
 			Metrics: []autoscalingv2.MetricSpec{{
 				Type: autoscalingv2.ExternalMetricSourceType,
 				External: &autoscalingv2.ExternalMetricSource{
-					Metric: autoscalingv2.MetricIdentifier{Name: "queue-depth"},
+					Metric: autoscalingv2.MetricIdentifier{Name: "queue-depth", Selector: &metav1.LabelSelector{
+						MatchLabels: map[string]string{"ebb.dev/scaledconsumer": "consumer"}}},
 					Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: resource.NewQuantity(100, resource.DecimalSI)},
 				},
 			}},
