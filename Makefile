@@ -8,6 +8,7 @@ LDFLAGS := -X github.com/ebbscale/ebb/internal/version.Version=$(VERSION)
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 # Real-component tests start control planes and talk to brokers; give them room on a 2-core machine.
+# -count=1: the test cache cannot see broker or control-plane state, so a cached pass would prove nothing.
 TEST_TIMEOUT ?= 30m
 TEST_FLAGS ?=
 
@@ -21,7 +22,7 @@ tools: ## Provide the control-plane binaries, RabbitMQ, NATS and kcat (idempoten
 
 .PHONY: test
 test: tools ## Run every test, the real-component ones included.
-	KUBEBUILDER_ASSETS="$$(hack/install-control-plane.sh)" go test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+	KUBEBUILDER_ASSETS="$$(hack/install-control-plane.sh)" go test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
 
 .PHONY: bench
 bench: tools ## Run the Go benchmarks (results go to docs/benchmarks.md by hand, with this command).
