@@ -111,7 +111,15 @@ func buildSchema(t reflect.Type) ([]field, error) {
 		if !settable(sf.Type) {
 			return nil, fmt.Errorf("scalers: %s.%s: unsupported field type %s", t, sf.Name, sf.Type)
 		}
-		// A default must itself parse, or every trigger of this type would fail.
+		// Bounds and defaults must themselves parse, or every trigger of this type would misbehave.
+		for _, b := range []struct{ opt, v string }{{"min", f.Min}, {"max", f.Max}} {
+			if b.v == "" {
+				continue
+			}
+			if _, err := parseBound(sf.Type, b.v); err != nil {
+				return nil, fmt.Errorf("scalers: %s.%s: %s %q: %w", t, sf.Name, b.opt, b.v, err)
+			}
+		}
 		if f.Default != "" {
 			if err := setValue(reflect.New(sf.Type).Elem(), f.Default); err != nil {
 				return nil, fmt.Errorf("scalers: %s.%s: default %q: %w", t, sf.Name, f.Default, err)
@@ -227,14 +235,8 @@ func checkRange(v reflect.Value, f field) error {
 	default:
 		return nil
 	}
-	bound := func(s string) float64 {
-		if v.Type() == durationType {
-			d, _ := time.ParseDuration(s)
-			return float64(d)
-		}
-		b, _ := strconv.ParseFloat(s, 64)
-		return b
-	}
+	// Bounds were checked by buildSchema.
+	bound := func(s string) float64 { b, _ := parseBound(v.Type(), s); return b }
 	if f.Min != "" && x < bound(f.Min) {
 		return fmt.Errorf("must be at least %s", f.Min)
 	}
@@ -242,6 +244,21 @@ func checkRange(v reflect.Value, f field) error {
 		return fmt.Errorf("must be at most %s", f.Max)
 	}
 	return nil
+}
+
+// parseBound parses a min or max tag option for a field of type t.
+func parseBound(t reflect.Type, s string) (float64, error) {
+	if t == durationType {
+		d, err := time.ParseDuration(s)
+		return float64(d), err
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return strconv.ParseFloat(s, 64)
+	}
+	return 0, fmt.Errorf("min and max apply to numbers and durations, not %s", t)
 }
 
 // Parse fills out, a pointer to a tagged struct, from a trigger's metadata and the parameters its

@@ -187,6 +187,15 @@ func TestParseRejectsBadSchemas(t *testing.T) {
 		{name: "bad-default", out: &struct {
 			A int `ebb:"a,default=ten"`
 		}{}, wantErr: `default "ten": must be an integer`},
+		{name: "bad-min", out: &struct {
+			A int `ebb:"a,min=one"`
+		}{}, wantErr: `min "one"`},
+		{name: "bad-duration-max", out: &struct {
+			A time.Duration `ebb:"a,max=1d"`
+		}{}, wantErr: `max "1d"`},
+		{name: "bound-on-string", out: &struct {
+			A string `ebb:"a,min=1"`
+		}{}, wantErr: "min and max apply to numbers and durations"},
 		{name: "unsupported-type", out: &struct {
 			A map[string]string `ebb:"a"`
 		}{}, wantErr: "unsupported field type"},

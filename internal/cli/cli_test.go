@@ -48,7 +48,9 @@ func TestDevKafkaRejectsBadFlags(t *testing.T) {
 		{name: "empty-topic", args: []string{"--topic", ":3"}, wantErr: "empty name"},
 		{name: "remote-listen", args: []string{"--listen", "10.1.2.3:9092"}, wantErr: "listens on 127.0.0.1 only"},
 		{name: "bad-port", args: []string{"--listen", "127.0.0.1:http"}, wantErr: "bad port"},
-		{name: "bad-sasl", args: []string{"--listen", "127.0.0.1:0", "--sasl-user", "u", "--sasl-mechanism", "gssapi"}, wantErr: "SASL mechanism"},
+		{name: "bad-sasl", args: []string{"--listen", "127.0.0.1:0", "--sasl-user", "u", "--sasl-password", "p", "--sasl-mechanism", "gssapi"}, wantErr: "SASL mechanism"},
+		{name: "password-without-user", args: []string{"--listen", "127.0.0.1:0", "--sasl-password", "p"}, wantErr: "--sasl-user and --sasl-password go together"},
+		{name: "user-without-password", args: []string{"--listen", "127.0.0.1:0", "--sasl-user", "u"}, wantErr: "--sasl-user and --sasl-password go together"},
 		{name: "extra-arg", args: []string{"now"}, wantErr: "unknown command"},
 	}
 	for _, tc := range tests {

@@ -49,7 +49,10 @@ client, kcat included, works against it. Data is not persisted. Not for producti
 				}
 				cfg.Topics[name] = n
 			}
-			if saslUser != "" || saslPass != "" {
+			if (saslUser == "") != (saslPass == "") {
+				return fmt.Errorf("--sasl-user and --sasl-password go together")
+			}
+			if saslUser != "" {
 				cfg.SASL = &devkafka.SASLUser{Mechanism: strings.ToUpper(saslMech), User: saslUser, Password: saslPass}
 			}
 			c, err := devkafka.Start(cfg)

@@ -64,6 +64,7 @@ type Cluster struct {
 
 	env       *envtest.Environment
 	removeDir bool
+	logs      []*os.File // component logs, closed by Stop
 	kcm       *exec.Cmd
 	kcmExited chan struct{} // closed when kcm exits; kcmErr is set before
 	kcmErr    error
@@ -96,11 +97,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("front-proxy certificates: %w", err)
 	}
-	apiLog, err := os.Create(filepath.Join(c.Dir, "kube-apiserver.log"))
+	apiLog, err := c.createLog("kube-apiserver.log")
 	if err != nil {
 		return nil, err
 	}
-	etcdLog, err := os.Create(filepath.Join(c.Dir, "etcd.log"))
+	etcdLog, err := c.createLog("etcd.log")
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +161,7 @@ func (c *Cluster) startControllerManager(ctx context.Context, opts Options) erro
 	if sync == 0 {
 		sync = time.Second
 	}
-	log, err := os.Create(filepath.Join(c.Dir, "kube-controller-manager.log"))
+	log, err := c.createLog("kube-controller-manager.log")
 	if err != nil {
 		return err
 	}
@@ -200,6 +201,16 @@ func (c *Cluster) startControllerManager(ctx context.Context, opts Options) erro
 	return nil
 }
 
+// createLog creates a component log in Dir; Stop closes it.
+func (c *Cluster) createLog(name string) (*os.File, error) {
+	f, err := os.Create(filepath.Join(c.Dir, name))
+	if err != nil {
+		return nil, err
+	}
+	c.logs = append(c.logs, f)
+	return f, nil
+}
+
 // ControllerManagerRunning reports whether kube-controller-manager is running.
 func (c *Cluster) ControllerManagerRunning() bool {
 	if c.kcm == nil {
@@ -232,6 +243,10 @@ func (c *Cluster) Stop() error {
 		}
 		c.env = nil
 	}
+	for _, f := range c.logs {
+		_ = f.Close()
+	}
+	c.logs = nil
 	if c.removeDir && c.Dir != "" {
 		if err := os.RemoveAll(c.Dir); err != nil {
 			errs = append(errs, err)
