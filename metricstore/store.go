@@ -20,6 +20,17 @@ type Entry struct {
 	Value float64
 	// Time is when Value was sampled.
 	Time time.Time
+	// StaleAfter is the age beyond which Value is stale: the poller that writes it has stopped sampling
+	// (a few polling intervals). Zero means the value never goes stale.
+	StaleAfter time.Duration
+	// Fallback, when not nil, is served instead of a stale Value: the value that drives the HPA to the
+	// ScaledConsumer's fallback replicas.
+	Fallback *float64
+}
+
+// Stale reports whether e is older than its StaleAfter at now.
+func (e Entry) Stale(now time.Time) bool {
+	return e.StaleAfter > 0 && now.Sub(e.Time) > e.StaleAfter
 }
 
 // Store is safe for concurrent use. The zero value is not usable; call New.

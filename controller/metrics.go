@@ -1,0 +1,74 @@
+package controller
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the Prometheus metrics of the controller and the poller. Build them with NewMetrics and
+// register them once.
+type Metrics struct {
+	TriggerValue     *prometheus.GaugeVec
+	TriggerActive    *prometheus.GaugeVec
+	TriggerErrors    *prometheus.CounterVec
+	PollDuration     *prometheus.HistogramVec
+	Condition        *prometheus.GaugeVec
+	ScaleActions     *prometheus.CounterVec
+	ReconcileErrors  *prometheus.CounterVec
+	HPAApplyDuration prometheus.Histogram
+}
+
+// NewMetrics builds the metrics and registers them with reg (nil: not registered, for tests).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	sc := []string{"namespace", "scaledconsumer"}
+	tr := []string{"namespace", "scaledconsumer", "trigger"}
+	m := &Metrics{
+		TriggerValue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ebb_trigger_value",
+			Help: "Last value sampled for a trigger's metric (the backlog the HPA sees, before fallback).",
+		}, append(tr, "metric")),
+		TriggerActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ebb_trigger_active",
+			Help: "1 while the trigger's last good sample was above its activation threshold.",
+		}, tr),
+		TriggerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_trigger_errors_total",
+			Help: "Failed samples of a trigger.",
+		}, tr),
+		PollDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ebb_trigger_poll_duration_seconds",
+			Help:    "Time to sample one trigger, by trigger type.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"type"}),
+		Condition: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ebb_scaledconsumer_condition",
+			Help: "1 while the ScaledConsumer's condition (Ready, Active, Fallback, Paused) is True.",
+		}, append(sc, "condition")),
+		ScaleActions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_scale_actions_total",
+			Help: "Replica changes ebb made itself through /scale, by reason (Activated, CooledDown, FallbackReplicas, PausedReplicas).",
+		}, append(sc, "reason")),
+		ReconcileErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_reconcile_errors_total",
+			Help: "Reconcile steps that failed, by step (hpa, scale, status, triggers).",
+		}, []string{"step"}),
+		HPAApplyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ebb_hpa_apply_duration_seconds",
+			Help:    "Time of one server-side apply of an HPA.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.TriggerValue, m.TriggerActive, m.TriggerErrors, m.PollDuration, m.Condition, m.ScaleActions, m.ReconcileErrors, m.HPAApplyDuration)
+	}
+	return m
+}
+
+// forget drops every series of one ScaledConsumer.
+func (m *Metrics) forget(namespace, name string) {
+	l := prometheus.Labels{"namespace": namespace, "scaledconsumer": name}
+	m.TriggerValue.DeletePartialMatch(l)
+	m.TriggerActive.DeletePartialMatch(l)
+	m.TriggerErrors.DeletePartialMatch(l)
+	m.Condition.DeletePartialMatch(l)
+	m.ScaleActions.DeletePartialMatch(l)
+}

@@ -1,0 +1,314 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/ebbscale/ebb/metricstore"
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// PolledTrigger is one trigger the poller samples.
+type PolledTrigger struct {
+	Name   string
+	Type   string
+	Scaler scalers.Scaler
+}
+
+// PollSpec is what the poller runs for one ScaledConsumer.
+type PollSpec struct {
+	// Fingerprint identifies the spec (triggers, authentication, interval, fallback): the reconciler
+	// replaces a running poll only when it changes.
+	Fingerprint string
+	Interval    time.Duration
+	// FailureThreshold is fallback.failureThreshold; FallbackReplicas is nil without a fallback.
+	FailureThreshold int32
+	FallbackReplicas *int32
+	Triggers         []PolledTrigger
+}
+
+// TriggerState is the poller's view of one trigger.
+type TriggerState struct {
+	Name string
+	// MetricNames and Specs: one per metric the trigger serves.
+	MetricNames []string
+	Specs       []scalers.MetricSpec
+	// Values of the last good sample, one per metric.
+	Values []float64
+	// Sampled is true once a sample succeeded.
+	Sampled bool
+	// Active: the last good sample was above an activation threshold.
+	Active              bool
+	LastPoll            time.Time
+	Err                 error
+	ConsecutiveFailures int32
+	// FallbackDue: ConsecutiveFailures reached the failure threshold and a fallback is set.
+	FallbackDue bool
+}
+
+// Poller samples the triggers of every ScaledConsumer at its polling interval, writes the values to the
+// metric store, and tells the controller when something it acts on changed (activity, a failure, the
+// fallback threshold). One goroutine per ScaledConsumer; ticks are aligned to multiples of the interval so
+// triggers with the same interval sample together and shared broker clients can batch them.
+//
+// Poller is a manager.Runnable: it runs on the leader only, and stops every poll when the manager stops.
+type Poller struct {
+	clock   clock.Clock
+	store   *metricstore.Store
+	metrics *Metrics
+	notify  func(types.NamespacedName)
+
+	base   context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	entries map[types.NamespacedName]*pollEntry
+}
+
+type pollEntry struct {
+	spec   PollSpec
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	states []TriggerState
+}
+
+// NewPoller returns a Poller writing to store; notify is called (from poll goroutines) when the controller
+// should look at a ScaledConsumer again.
+func NewPoller(clk clock.Clock, store *metricstore.Store, m *Metrics, notify func(types.NamespacedName)) *Poller {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Poller{clock: clk, store: store, metrics: m, notify: notify, base: ctx, cancel: cancel, entries: map[types.NamespacedName]*pollEntry{}}
+}
+
+// Start blocks until ctx ends, then stops every poll. It makes Poller a manager.Runnable.
+func (p *Poller) Start(ctx context.Context) error {
+	<-ctx.Done()
+	p.cancel()
+	p.mu.Lock()
+	keys := make([]types.NamespacedName, 0, len(p.entries))
+	for k := range p.entries {
+		keys = append(keys, k)
+	}
+	p.mu.Unlock()
+	for _, k := range keys {
+		p.Remove(k)
+	}
+	return nil
+}
+
+// Fingerprint returns the fingerprint of the poll running for key, if any.
+func (p *Poller) Fingerprint(key types.NamespacedName) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.entries[key]
+	if !ok {
+		return "", false
+	}
+	return e.spec.Fingerprint, true
+}
+
+// Ensure runs spec for key, replacing (and closing the scalers of) a poll with another fingerprint.
+// Metrics the new spec does not serve are dropped from the store.
+func (p *Poller) Ensure(key types.NamespacedName, spec PollSpec) {
+	states := make([]TriggerState, len(spec.Triggers))
+	var keep []string
+	for i, t := range spec.Triggers {
+		specs := t.Scaler.Metrics()
+		states[i] = TriggerState{Name: t.Name, Specs: specs}
+		for _, ms := range specs {
+			n := scalers.MetricName(t.Name, ms)
+			states[i].MetricNames = append(states[i].MetricNames, n)
+			keep = append(keep, n)
+		}
+	}
+	p.mu.Lock()
+	old := p.entries[key]
+	delete(p.entries, key)
+	p.mu.Unlock()
+	if old != nil {
+		p.stop(old)
+	}
+	p.store.Forget(key.Namespace, key.Name, keep...)
+	p.metrics.TriggerValue.DeletePartialMatch(map[string]string{"namespace": key.Namespace, "scaledconsumer": key.Name})
+
+	ctx, cancel := context.WithCancel(p.base)
+	e := &pollEntry{spec: spec, cancel: cancel, done: make(chan struct{}), states: states}
+	p.mu.Lock()
+	p.entries[key] = e
+	p.mu.Unlock()
+	go p.run(ctx, key, e)
+}
+
+// Remove stops the poll of key, closes its scalers and forgets its values.
+func (p *Poller) Remove(key types.NamespacedName) {
+	p.mu.Lock()
+	e := p.entries[key]
+	delete(p.entries, key)
+	p.mu.Unlock()
+	if e != nil {
+		p.stop(e)
+	}
+	p.store.Forget(key.Namespace, key.Name)
+	p.metrics.forget(key.Namespace, key.Name)
+}
+
+// States returns a copy of the trigger states of key (nil when key is not polled).
+func (p *Poller) States(key types.NamespacedName) []TriggerState {
+	p.mu.Lock()
+	e := p.entries[key]
+	p.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]TriggerState, len(e.states))
+	for i, s := range e.states {
+		s.Values = append([]float64(nil), s.Values...)
+		out[i] = s
+	}
+	return out
+}
+
+// Len is the number of ScaledConsumers being polled.
+func (p *Poller) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.entries)
+}
+
+func (p *Poller) stop(e *pollEntry) {
+	e.cancel()
+	<-e.done
+	for _, t := range e.spec.Triggers {
+		if c, ok := t.Scaler.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
+}
+
+func (p *Poller) run(ctx context.Context, key types.NamespacedName, e *pollEntry) {
+	defer close(e.done)
+	for {
+		p.tick(ctx, key, e)
+		now := p.clock.Now()
+		next := now.Truncate(e.spec.Interval).Add(e.spec.Interval)
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.clock.After(next.Sub(now)):
+		}
+	}
+}
+
+// sampleTimeout bounds one sample: a polling interval, but at least 2 s and at most 30 s.
+func sampleTimeout(interval time.Duration) time.Duration {
+	return min(max(interval, 2*time.Second), 30*time.Second)
+}
+
+// staleAfter is when a value in the store counts as stale: three polling intervals, at least 10 s.
+func staleAfter(interval time.Duration) time.Duration {
+	return max(3*interval, 10*time.Second)
+}
+
+type sampleResult struct {
+	values []float64
+	err    error
+	took   time.Duration
+}
+
+func (p *Poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntry) {
+	results := make([]sampleResult, len(e.spec.Triggers))
+	var wg sync.WaitGroup
+	for i, t := range e.spec.Triggers {
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, sampleTimeout(e.spec.Interval))
+			defer cancel()
+			start := p.clock.Now()
+			s, err := t.Scaler.Sample(sctx)
+			results[i] = sampleResult{values: s.Values, err: err, took: p.clock.Since(start)}
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return // stopped mid-tick: the results belong to a poll that no longer runs
+	}
+	now := p.clock.Now()
+	changed := false
+	e.mu.Lock()
+	for i, t := range e.spec.Triggers {
+		changed = p.record(key, e, i, t, results[i], now) || changed
+	}
+	e.mu.Unlock()
+	if changed {
+		p.notify(key)
+	}
+}
+
+// record folds one sample into the trigger's state and the store; it reports whether the controller should
+// look again. e.mu is held.
+func (p *Poller) record(key types.NamespacedName, e *pollEntry, i int, t PolledTrigger, r sampleResult, now time.Time) bool {
+	st := &e.states[i]
+	prev := *st
+	p.metrics.PollDuration.WithLabelValues(t.Type).Observe(r.took.Seconds())
+	if r.err == nil && len(r.values) != len(st.Specs) {
+		r.err = fmt.Errorf("scaler returned %d values for %d metrics", len(r.values), len(st.Specs))
+	}
+	st.LastPoll = now
+	if r.err != nil {
+		if errors.Is(r.err, context.DeadlineExceeded) {
+			r.err = fmt.Errorf("sample timed out after %s: %w", sampleTimeout(e.spec.Interval), r.err)
+		}
+		st.Err = r.err
+		st.ConsecutiveFailures++
+		p.metrics.TriggerErrors.WithLabelValues(key.Namespace, key.Name, t.Name).Inc()
+		log.FromContext(p.base).V(1).Info("trigger sample failed", "scaledconsumer", key, "trigger", t.Name, "failures", st.ConsecutiveFailures, "error", r.err)
+	} else {
+		st.Err, st.ConsecutiveFailures, st.Sampled = nil, 0, true
+		st.Values = append(st.Values[:0], r.values...)
+		st.Active = false
+		for j, v := range r.values {
+			st.Active = st.Active || v > st.Specs[j].Activation
+			p.metrics.TriggerValue.WithLabelValues(key.Namespace, key.Name, t.Name, st.MetricNames[j]).Set(v)
+		}
+		active := 0.0
+		if st.Active {
+			active = 1
+		}
+		p.metrics.TriggerActive.WithLabelValues(key.Namespace, key.Name, t.Name).Set(active)
+	}
+	st.FallbackDue = e.spec.FallbackReplicas != nil && st.ConsecutiveFailures >= e.spec.FailureThreshold
+
+	for j, ms := range st.Specs {
+		entry := metricstore.Entry{Time: now, StaleAfter: staleAfter(e.spec.Interval)}
+		if e.spec.FallbackReplicas != nil {
+			entry.Fallback = ptr(float64(*e.spec.FallbackReplicas) * ms.Target)
+		}
+		switch {
+		case r.err == nil:
+			entry.Value = r.values[j]
+		case st.FallbackDue:
+			// Serve the value that makes the HPA compute fallback.replicas: replicas x target.
+			entry.Value = *entry.Fallback
+		default:
+			continue // keep the last good value; it goes stale if failures persist
+		}
+		p.store.Set(metricstore.Key{Namespace: key.Namespace, ScaledConsumer: key.Name, Metric: st.MetricNames[j]}, entry)
+	}
+
+	return !prev.Sampled && st.Sampled ||
+		prev.Active != st.Active ||
+		(prev.Err == nil) != (st.Err == nil) ||
+		(prev.Err != nil && st.Err != nil && prev.Err.Error() != st.Err.Error()) ||
+		prev.FallbackDue != st.FallbackDue ||
+		prev.LastPoll.IsZero()
+}

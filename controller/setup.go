@@ -1,0 +1,182 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
+	"github.com/ebbscale/ebb/metricstore"
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// Field indexes the reconciler lists by.
+const (
+	indexTarget = "ebb.dev/scale-target"
+	indexAuth   = "ebb.dev/authentication-ref"
+)
+
+// Options configure the controller. The zero value of each optional field picks the default its comment
+// gives.
+type Options struct {
+	// Registry holds the trigger types. Required.
+	Registry scalers.Registry
+	// Store receives the sampled values. Required.
+	Store *metricstore.Store
+	// Clock defaults to the real clock.
+	Clock clock.Clock
+	// Metrics defaults to NewMetrics registered with controller-runtime's registry (served on the
+	// manager's metrics endpoint).
+	Metrics *Metrics
+	// MaxConcurrentReconciles defaults to 8.
+	MaxConcurrentReconciles int
+	// StatusRefresh bounds how often status is written when only trigger values changed; default 30 s.
+	StatusRefresh time.Duration
+}
+
+// Setup adds the ScaledConsumer controller and its poller to mgr.
+func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
+	if opts.Registry == nil || opts.Store == nil {
+		return nil, fmt.Errorf("controller: Registry and Store are required")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(ctrlmetrics.Registry)
+	}
+	if opts.MaxConcurrentReconciles == 0 {
+		opts.MaxConcurrentReconciles = 8
+	}
+	ctx := context.Background()
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &ebbv1.ScaledConsumer{}, indexTarget, func(o client.Object) []string {
+		ref := o.(*ebbv1.ScaledConsumer).Spec.ScaleTargetRef
+		return []string{targetKey(ref.APIVersion, ref.Kind, ref.Name)}
+	}); err != nil {
+		return nil, err
+	}
+	if err := idx.IndexField(ctx, &autoscalingv2.HorizontalPodAutoscaler{}, indexTarget, func(o client.Object) []string {
+		ref := o.(*autoscalingv2.HorizontalPodAutoscaler).Spec.ScaleTargetRef
+		return []string{targetKey(ref.APIVersion, ref.Kind, ref.Name)}
+	}); err != nil {
+		return nil, err
+	}
+	if err := idx.IndexField(ctx, &ebbv1.ScaledConsumer{}, indexAuth, func(o client.Object) []string {
+		var names []string
+		for _, t := range o.(*ebbv1.ScaledConsumer).Spec.Triggers {
+			if t.AuthenticationRef != nil {
+				names = append(names, t.AuthenticationRef.Name)
+			}
+		}
+		return names
+	}); err != nil {
+		return nil, err
+	}
+
+	wake := make(chan event.GenericEvent, 1024)
+	poller := NewPoller(opts.Clock, opts.Store, opts.Metrics, func(key types.NamespacedName) {
+		sc := &ebbv1.ScaledConsumer{}
+		sc.Namespace, sc.Name = key.Namespace, key.Name
+		wake <- event.GenericEvent{Object: sc}
+	})
+	if err := mgr.Add(poller); err != nil {
+		return nil, err
+	}
+	r := &Reconciler{
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Registry:      opts.Registry,
+		Poller:        poller,
+		Clock:         opts.Clock,
+		Recorder:      mgr.GetEventRecorder("ebb"),
+		Metrics:       opts.Metrics,
+		StatusRefresh: opts.StatusRefresh,
+	}
+	c := mgr.GetClient()
+	// A ScaledConsumer's change may free or take the target of another.
+	sameTarget := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		var ref ebbv1.ScaleTargetRef
+		switch o := o.(type) {
+		case *ebbv1.ScaledConsumer:
+			ref = o.Spec.ScaleTargetRef
+		case *autoscalingv2.HorizontalPodAutoscaler:
+			ref = ebbv1.ScaleTargetRef{APIVersion: o.Spec.ScaleTargetRef.APIVersion, Kind: o.Spec.ScaleTargetRef.Kind, Name: o.Spec.ScaleTargetRef.Name}
+		}
+		list := &ebbv1.ScaledConsumerList{}
+		if err := c.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexTarget: targetKey(ref.APIVersion, ref.Kind, ref.Name)}); err != nil {
+			return nil
+		}
+		reqs := requests(list)
+		if h, ok := o.(*autoscalingv2.HorizontalPodAutoscaler); ok {
+			if owner := metav1ControllerName(h); owner != "" {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: h.Namespace, Name: owner}})
+			}
+			if name := h.Labels[ebbv1.ScaledConsumerLabel]; name != "" {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: h.Namespace, Name: name}})
+			}
+		}
+		return reqs
+	})
+	byAuth := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		list := &ebbv1.ScaledConsumerList{}
+		if err := c.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexAuth: o.GetName()}); err != nil {
+			return nil
+		}
+		return requests(list)
+	})
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("scaledconsumer").
+		For(&ebbv1.ScaledConsumer{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&ebbv1.ScaledConsumer{}, sameTarget, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, sameTarget, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		Watches(&ebbv1.TriggerAuthentication{}, byAuth).
+		WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
+		Complete(r)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func requests(list *ebbv1.ScaledConsumerList) []reconcile.Request {
+	reqs := make([]reconcile.Request, len(list.Items))
+	for i, sc := range list.Items {
+		reqs[i] = reconcile.Request{NamespacedName: types.NamespacedName{Namespace: sc.Namespace, Name: sc.Name}}
+	}
+	return reqs
+}
+
+func metav1ControllerName(h *autoscalingv2.HorizontalPodAutoscaler) string {
+	for _, o := range h.OwnerReferences {
+		if o.Controller != nil && *o.Controller && o.Kind == "ScaledConsumer" {
+			return o.Name
+		}
+	}
+	return ""
+}
+
+// targetKey identifies a scale target independent of its API version: group/kind/name.
+func targetKey(apiVersion, kind, name string) string {
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		return apiVersion + "/" + kind + "/" + name
+	}
+	return gv.Group + "/" + kind + "/" + name
+}
