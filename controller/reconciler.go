@@ -191,7 +191,7 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 		r.setCondition(sc, ebbv1.ConditionReady, metav1.ConditionTrue, ReasonHPAReady,
 			fmt.Sprintf("HPA %s scales %s %s on %d metric(s)", hpaName, sc.Spec.ScaleTargetRef.Kind, sc.Spec.ScaleTargetRef.Name, countMetrics(states)))
 	}
-	in := r.activationInput(sc, scale.Spec.Replicas, states, paused, pausedReplicas)
+	in := r.activationInput(sc, scaleReplicas(scale), states, paused, pausedReplicas)
 	act := decideActivation(in)
 	if act.LastActive != nil {
 		sc.Status.LastActiveTime = &metav1.Time{Time: *act.LastActive}
@@ -203,7 +203,7 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 		}
 		r.Metrics.ScaleActions.WithLabelValues(sc.Namespace, sc.Name, act.Reason).Inc()
 		r.Recorder.Eventf(sc, nil, corev1.EventTypeNormal, act.Reason, "Scale", "%s %s: %s", sc.Spec.ScaleTargetRef.Kind, sc.Spec.ScaleTargetRef.Name, act.Message)
-		log.FromContext(ctx).Info("scaled", "reason", act.Reason, "from", scale.Spec.Replicas, "to", *act.Scale, "message", act.Message)
+		log.FromContext(ctx).Info("scaled", "reason", act.Reason, "from", scaleReplicas(scale), "to", *act.Scale, "message", act.Message)
 	}
 	r.setActivityConditions(sc, states, act)
 	r.setTriggerStatus(sc, states)
@@ -533,7 +533,7 @@ func older(a, b *ebbv1.ScaledConsumer) bool {
 type problem struct{ reason, msg string }
 
 // getScale reads the target's /scale. A missing target or one without /scale is a problem, not an error.
-func (r *Reconciler) getScale(ctx context.Context, sc *ebbv1.ScaledConsumer) (*unstructured.Unstructured, *autoscalingv1.Scale, *problem, error) {
+func (r *Reconciler) getScale(ctx context.Context, sc *ebbv1.ScaledConsumer) (*unstructured.Unstructured, *unstructured.Unstructured, *problem, error) {
 	ref := sc.Spec.ScaleTargetRef
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	if err != nil {
@@ -543,7 +543,9 @@ func (r *Reconciler) getScale(ctx context.Context, sc *ebbv1.ScaledConsumer) (*u
 	target.SetGroupVersionKind(gv.WithKind(ref.Kind))
 	target.SetNamespace(sc.Namespace)
 	target.SetName(ref.Name)
-	scale := &autoscalingv1.Scale{}
+	// The client wants an unstructured body for an unstructured object.
+	scale := &unstructured.Unstructured{}
+	scale.SetGroupVersionKind(autoscalingv1.SchemeGroupVersion.WithKind("Scale"))
 	err = r.Client.SubResource("scale").Get(ctx, target, scale)
 	switch {
 	case err == nil:
@@ -562,9 +564,17 @@ func (r *Reconciler) getScale(ctx context.Context, sc *ebbv1.ScaledConsumer) (*u
 	}
 }
 
-func (r *Reconciler) setScale(ctx context.Context, target *unstructured.Unstructured, scale *autoscalingv1.Scale, replicas int32) error {
+// scaleReplicas is a /scale's spec.replicas.
+func scaleReplicas(scale *unstructured.Unstructured) int32 {
+	n, _, _ := unstructured.NestedInt64(scale.Object, "spec", "replicas")
+	return int32(n)
+}
+
+func (r *Reconciler) setScale(ctx context.Context, target, scale *unstructured.Unstructured, replicas int32) error {
 	scale = scale.DeepCopy()
-	scale.Spec.Replicas = replicas
+	if err := unstructured.SetNestedField(scale.Object, int64(replicas), "spec", "replicas"); err != nil {
+		return err
+	}
 	return r.Client.SubResource("scale").Update(ctx, target, client.WithSubResourceBody(scale))
 }
 

@@ -38,8 +38,9 @@ type Options struct {
 	Registry scalers.Registry
 	// Store receives the sampled values. Required.
 	Store *metricstore.Store
-	// Clock defaults to the real clock.
-	Clock clock.Clock
+	// Clock is what activation decisions (cooldowns) read; it defaults to the real clock. The poller
+	// always ticks on the real clock.
+	Clock clock.PassiveClock
 	// Metrics defaults to NewMetrics registered with controller-runtime's registry (served on the
 	// manager's metrics endpoint).
 	Metrics *Metrics
@@ -90,7 +91,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 	}
 
 	wake := make(chan event.GenericEvent, 1024)
-	poller := NewPoller(opts.Clock, opts.Store, opts.Metrics, func(key types.NamespacedName) {
+	poller := NewPoller(clock.RealClock{}, opts.Store, opts.Metrics, func(key types.NamespacedName) {
 		sc := &ebbv1.ScaledConsumer{}
 		sc.Namespace, sc.Name = key.Namespace, key.Name
 		wake <- event.GenericEvent{Object: sc}

@@ -39,7 +39,8 @@ type Options struct {
 	// SkipCRDs leaves ebb's CRDs uninstalled.
 	SkipCRDs bool
 
-	// ControllerManager also starts kube-controller-manager running only the HPA controller.
+	// ControllerManager also starts kube-controller-manager running the HPA controller and the garbage
+	// collector (which deletes objects whose owner is gone, such as an HPA whose ScaledConsumer was deleted).
 	ControllerManager bool
 
 	// HPASyncPeriod is the HPA controller's sync period. Default 1s (the real default is 15s).
@@ -168,7 +169,7 @@ func (c *Cluster) startControllerManager(ctx context.Context, opts Options) erro
 	// Not CommandContext: the process must outlive ctx's cancellation until Stop stops it in order.
 	cmd := exec.Command(filepath.Join(c.BinDir, "kube-controller-manager"),
 		"--kubeconfig="+c.Kubeconfig,
-		"--controllers=horizontal-pod-autoscaler-controller",
+		"--controllers=horizontal-pod-autoscaler-controller,garbage-collector-controller",
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--use-service-account-credentials=false",
