@@ -173,9 +173,20 @@ func TestMinReplicasNeverZero(t *testing.T) {
 	if got := h.replicas("worker"); got != 3 {
 		t.Fatalf("replicas = %d, want 3 (minReplicas)", got)
 	}
-	// With idleReplicas, it goes to idle, not zero.
+	// With idleReplicas, it goes to idle, not zero, and the HPA (whose minReplicas is 3) is removed so
+	// that it cannot raise the target again; activity brings both back.
 	h.update("worker", func(sc *ebbv1.ScaledConsumer) { sc.Spec.IdleReplicas = ptr[int32](1) })
 	h.waitReplicas("worker", 1)
+	h.waitCondition("worker", ebbv1.ConditionReady, metav1.ConditionTrue, controller.ReasonIdle)
+	if h.hpa("ebb-worker") != nil {
+		t.Error("HPA still exists while the target is parked at idleReplicas")
+	}
+	h.set("lag", 8)
+	h.waitReplicas("worker", 3)
+	h.waitCondition("worker", ebbv1.ConditionReady, metav1.ConditionTrue, controller.ReasonHPAReady)
+	if h.hpa("ebb-worker") == nil {
+		t.Error("HPA not back after activity")
+	}
 }
 
 func TestRestartKeepsCooldown(t *testing.T) {
@@ -415,10 +426,10 @@ func TestAuthentication(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: h.ns},
 		Spec: ebbv1.TriggerAuthenticationSpec{SecretTargetRef: []ebbv1.SecretTargetRef{{Parameter: "activation", Name: "s", Key: "k"}}},
 	})
-	c = h.waitCondition("worker", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonAuthenticationNotFound)
-	if !strings.Contains(c.Message, `Secret "s" not found`) {
-		t.Errorf("Ready message = %q, want it to name the missing Secret", c.Message)
-	}
+	h.eventually(10*time.Second, func() (bool, string) {
+		c := h.waitCondition("worker", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonAuthenticationNotFound)
+		return strings.Contains(c.Message, `Secret "s" not found`), fmt.Sprintf("Ready message = %q, want it to name the missing Secret", c.Message)
+	})
 	// The Secret's value reaches the scaler's parser: activation 1000 means lag 500 is not active.
 	h.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: h.ns}, StringData: map[string]string{"k": "1000"}})
 	h.poke("worker")

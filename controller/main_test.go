@@ -6,6 +6,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,7 +58,7 @@ type harness struct {
 	c      client.Client
 	src    *scalertest.Source
 	store  *metricstore.Store
-	clock  *clocktesting.FakeClock
+	clock  *shiftedClock
 	stop   func()
 	rec    *controller.Reconciler
 	extras scalers.Registry
@@ -69,7 +69,7 @@ type harnessOption func(*harness)
 // newHarness creates a namespace and starts a controller for it whose decisions read a fake clock.
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, c: env.Client, src: scalertest.New(), store: metricstore.New(), clock: clocktesting.NewFakeClock(time.Now())}
+	h := &harness{t: t, c: env.Client, src: scalertest.New(), store: metricstore.New(), clock: &shiftedClock{}}
 	for _, o := range opts {
 		o(h)
 	}
@@ -293,4 +293,33 @@ func (h *harness) waitEvent(name, reason string) string {
 func ctrlControllerOptions() config.Controller {
 	skip := true
 	return config.Controller{SkipNameValidation: &skip}
+}
+
+// shiftedClock is the real clock moved by the test: decisions see time pass as usual, and a test jumps
+// over a cooldown with Step or SetTime instead of sleeping through it.
+type shiftedClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *shiftedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *shiftedClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// Step moves the clock forward by d.
+func (c *shiftedClock) Step(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// SetTime makes the clock read t now.
+func (c *shiftedClock) SetTime(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = time.Until(t)
 }

@@ -40,6 +40,7 @@ const (
 	ReasonInvalidPause      = "InvalidPausedReplicas"
 	ReasonHPAReady          = "HPAReady"
 	ReasonPaused            = "Paused"
+	ReasonIdle              = "Idle"
 )
 
 // +kubebuilder:rbac:groups=ebb.dev,resources=scaledconsumers,verbs=get;list;watch
@@ -149,11 +150,8 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 		paused = true
 	}
 
-	// The HPA: removed while paused (an HPA cannot be told to hold), applied otherwise.
-	if paused || pausedReplicas != nil {
-		if err := r.deleteOwnedHPAs(ctx, sc, ""); err != nil {
-			return ctrl.Result{}, err
-		}
+	held := paused || pausedReplicas != nil
+	if held {
 		msg := "paused by annotation ebb.dev/paused; ebb removed the HPA and takes no scaling action until the annotation is removed"
 		reason := ReasonPaused
 		if pausedReplicas != nil {
@@ -161,41 +159,52 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 			reason = ReasonPausedReplicas
 		}
 		r.setCondition(sc, ebbv1.ConditionPaused, metav1.ConditionTrue, reason, msg)
-		if perr == nil {
-			r.setCondition(sc, ebbv1.ConditionReady, metav1.ConditionTrue, ReasonPaused, "triggers are valid; scaling is paused")
-		}
 	} else {
 		r.setCondition(sc, ebbv1.ConditionPaused, metav1.ConditionFalse, "NotPaused", "no pause annotation")
-		if err := r.applyHPA(ctx, sc, states); err != nil {
-			r.Metrics.ReconcileErrors.WithLabelValues("hpa").Inc()
-			r.notReady(sc, ReasonHPAApplyFailed, fmt.Sprintf("applying HPA %s: %v", hpaName, err))
-			return ctrl.Result{}, err
-		}
-		if err := r.deleteOwnedHPAs(ctx, sc, hpaName); err != nil {
-			return ctrl.Result{}, err
-		}
 	}
 
-	// Activation through /scale.
 	target, scale, prob, err := r.getScale(ctx, sc)
 	if err != nil {
 		r.Metrics.ReconcileErrors.WithLabelValues("scale").Inc()
 		return ctrl.Result{}, err
 	}
 	if prob != nil {
+		// The HPA stays (it reports the same problem in its own status) unless paused.
+		if err := r.syncHPA(ctx, sc, states, !held); err != nil {
+			return ctrl.Result{}, err
+		}
 		r.notReady(sc, prob.reason, prob.msg)
 		r.setTriggerStatus(sc, states)
 		return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
-	}
-	if !paused && pausedReplicas == nil {
-		r.setCondition(sc, ebbv1.ConditionReady, metav1.ConditionTrue, ReasonHPAReady,
-			fmt.Sprintf("HPA %s scales %s %s on %d metric(s)", hpaName, sc.Spec.ScaleTargetRef.Kind, sc.Spec.ScaleTargetRef.Name, countMetrics(states)))
 	}
 	in := r.activationInput(sc, scaleReplicas(scale), states, paused, pausedReplicas)
 	act := decideActivation(in)
 	if act.LastActive != nil {
 		sc.Status.LastActiveTime = &metav1.Time{Time: *act.LastActive}
 	}
+
+	// The HPA: removed while paused (an HPA cannot be told to hold) and while parked at idleReplicas > 0
+	// (an HPA raises a target below its minReplicas, and its minReplicas is at least 1); applied otherwise.
+	// It is synced before ebb scales, so a parked target is not scaled back up by the HPA in between.
+	after := scaleReplicas(scale)
+	if act.Scale != nil {
+		after = *act.Scale
+	}
+	parked := !held && sc.Spec.IdleReplicas != nil && *sc.Spec.IdleReplicas > 0 && after <= *sc.Spec.IdleReplicas && !act.Active
+	if err := r.syncHPA(ctx, sc, states, !held && !parked); err != nil {
+		return ctrl.Result{}, err
+	}
+	switch {
+	case held && perr == nil:
+		r.setCondition(sc, ebbv1.ConditionReady, metav1.ConditionTrue, ReasonPaused, "triggers are valid; scaling is paused")
+	case parked:
+		r.setCondition(sc, ebbv1.ConditionReady, metav1.ConditionTrue, ReasonIdle,
+			fmt.Sprintf("%s %s is parked at idleReplicas=%d; ebb removed HPA %s until a trigger is active", sc.Spec.ScaleTargetRef.Kind, sc.Spec.ScaleTargetRef.Name, *sc.Spec.IdleReplicas, hpaName))
+	case !held:
+		r.setCondition(sc, ebbv1.ConditionReady, metav1.ConditionTrue, ReasonHPAReady,
+			fmt.Sprintf("HPA %s scales %s %s on %d metric(s)", hpaName, sc.Spec.ScaleTargetRef.Kind, sc.Spec.ScaleTargetRef.Name, countMetrics(states)))
+	}
+
 	if act.Scale != nil {
 		if err := r.setScale(ctx, target, scale, *act.Scale); err != nil {
 			r.Metrics.ReconcileErrors.WithLabelValues("scale").Inc()
@@ -438,6 +447,20 @@ func (r *Reconciler) exportConditions(sc *ebbv1.ScaledConsumer) {
 		}
 		r.Metrics.Condition.WithLabelValues(sc.Namespace, sc.Name, t).Set(v)
 	}
+}
+
+// syncHPA applies the HPA (and deletes any other HPA this ScaledConsumer controls) when want, and deletes
+// every HPA it controls otherwise.
+func (r *Reconciler) syncHPA(ctx context.Context, sc *ebbv1.ScaledConsumer, states []TriggerState, want bool) error {
+	if !want {
+		return r.deleteOwnedHPAs(ctx, sc, "")
+	}
+	if err := r.applyHPA(ctx, sc, states); err != nil {
+		r.Metrics.ReconcileErrors.WithLabelValues("hpa").Inc()
+		r.notReady(sc, ReasonHPAApplyFailed, fmt.Sprintf("applying HPA %s: %v", HPAName(sc), err))
+		return err
+	}
+	return r.deleteOwnedHPAs(ctx, sc, HPAName(sc))
 }
 
 // applyHPA server-side applies the desired HPA for the metrics the poller serves.
