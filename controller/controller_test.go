@@ -462,3 +462,24 @@ func TestStatusTriggers(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestTargetProblems(t *testing.T) {
+	h := newHarness(t)
+	h.set("lag", 0)
+	h.create(h.scaledConsumer("missing", "nowhere", "lag"))
+	c := h.waitCondition("missing", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonTargetNotFound)
+	if !strings.Contains(c.Message, "Deployment nowhere not found") {
+		t.Errorf("Ready message = %q", c.Message)
+	}
+	// A ConfigMap has no /scale.
+	h.create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm", Namespace: h.ns}})
+	sc := h.scaledConsumer("noscale", "cm", "lag")
+	sc.Spec.ScaleTargetRef = ebbv1.ScaleTargetRef{APIVersion: "v1", Kind: "ConfigMap", Name: "cm"}
+	h.create(sc)
+	h.waitCondition("noscale", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonTargetNotScalable)
+	// A kind the API server does not serve.
+	sc = h.scaledConsumer("nokind", "x", "lag")
+	sc.Spec.ScaleTargetRef = ebbv1.ScaleTargetRef{APIVersion: "example.com/v1", Kind: "Widget", Name: "x"}
+	h.create(sc)
+	h.waitCondition("nokind", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonTargetNotFound)
+}

@@ -169,9 +169,11 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 		return ctrl.Result{}, err
 	}
 	if prob != nil {
-		// The HPA stays (it reports the same problem in its own status) unless paused.
-		if err := r.syncHPA(ctx, sc, states, !held); err != nil {
-			return ctrl.Result{}, err
+		// An HPA ebb applied before stays as it is (it reports the same problem in its status).
+		if held {
+			if err := r.deleteOwnedHPAs(ctx, sc, ""); err != nil {
+				return ctrl.Result{}, err
+			}
 		}
 		r.notReady(sc, prob.reason, prob.msg)
 		r.setTriggerStatus(sc, states)
@@ -576,9 +578,10 @@ func (r *Reconciler) getScale(ctx context.Context, sc *ebbv1.ScaledConsumer) (*u
 	case meta.IsNoMatchError(err):
 		return nil, nil, &problem{ReasonTargetNotFound, fmt.Sprintf("the API server does not serve kind %s in %s", ref.Kind, ref.APIVersion)}, nil
 	case apierrors.IsNotFound(err):
-		probe := &unstructured.Unstructured{}
-		probe.SetGroupVersionKind(target.GroupVersionKind())
-		if gerr := r.Client.Get(ctx, client.ObjectKeyFromObject(target), probe); apierrors.IsNotFound(gerr) {
+		// A missing object's 404 names it; a missing /scale subresource's 404 does not. (ebb is not
+		// allowed to read arbitrary objects, only their /scale, so it cannot look the object up.)
+		var status apierrors.APIStatus
+		if errors.As(err, &status) && status.Status().Details != nil && status.Status().Details.Name == ref.Name {
 			return nil, nil, &problem{ReasonTargetNotFound, fmt.Sprintf("%s %s not found in namespace %s", ref.Kind, ref.Name, sc.Namespace)}, nil
 		}
 		return nil, nil, &problem{ReasonTargetNotScalable, fmt.Sprintf("%s %s has no /scale subresource; ebb and the HPA scale only through /scale", ref.Kind, ref.Name)}, nil

@@ -12,24 +12,15 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
 	"github.com/ebbscale/ebb/internal/localcluster"
+	"github.com/ebbscale/ebb/internal/scheme"
 )
 
 // Scheme knows the built-in types, APIService and ebb's types.
-func Scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(apiregistrationv1.AddToScheme(s))
-	utilruntime.Must(ebbv1.AddToScheme(s))
-	return s
-}
+func Scheme() *runtime.Scheme { return scheme.New() }
 
 // Env is a running local cluster with clients for it.
 type Env struct {

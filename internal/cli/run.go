@@ -1,0 +1,140 @@
+package cli
+
+import (
+	"errors"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/textlogger"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ebbscale/ebb/internal/app"
+	"github.com/ebbscale/ebb/metricsapi"
+	"github.com/ebbscale/ebb/metricstore"
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// Registry is the set of trigger types the ebb binary knows.
+func Registry() scalers.Registry {
+	return scalers.Registry{}
+}
+
+// runFlags are the flags of the commands that run ebb's roles.
+type runFlags struct {
+	kubeconfig string
+	qps        float32
+	burst      int
+	verbosity  int
+
+	metricsAddr, healthAddr string
+	leaderElect             bool
+	leaderElectionID        string
+	leaderElectionNamespace string
+	maxConcurrent           int
+}
+
+func (f *runFlags) addCommon(fs *pflag.FlagSet) {
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "Path of a kubeconfig; default: in-cluster configuration, else $KUBECONFIG or ~/.kube/config")
+	fs.Float32Var(&f.qps, "kube-api-qps", 100, "Client-side rate limit of requests to the API server, per second")
+	fs.IntVar(&f.burst, "kube-api-burst", 200, "Client-side burst of requests to the API server")
+	fs.IntVarP(&f.verbosity, "v", "v", 0, "Log verbosity (0: decisions and errors; 1: every failed sample; 4+: client details)")
+}
+
+func (f *runFlags) addController(fs *pflag.FlagSet) {
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", `Address of the Prometheus /metrics endpoint ("0" turns it off)`)
+	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", `Address of /healthz and /readyz ("0" turns them off)`)
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "Run the controller only while holding the leader Lease (set it when running more than one replica)")
+	fs.StringVar(&f.leaderElectionID, "leader-election-id", app.DefaultLeaderElectionID, "Name of the leader Lease")
+	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader Lease; default: the pod's namespace")
+	fs.IntVar(&f.maxConcurrent, "max-concurrent-reconciles", 8, "ScaledConsumers reconciled in parallel")
+}
+
+// setup configures logging and returns the client configuration.
+func (f *runFlags) setup() (*rest.Config, error) {
+	logger := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(f.verbosity), textlogger.Output(os.Stderr)))
+	klog.SetLogger(logger)
+	ctrl.SetLogger(logger)
+	var cfg *rest.Config
+	var err error
+	if f.kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+	} else {
+		cfg, err = ctrl.GetConfig()
+	}
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = f.qps, f.burst
+	return cfg, nil
+}
+
+// defaultAdapterKubeconfigs points the metrics API server's lister, authentication and authorization
+// clients at --kubeconfig when it is set and they are not, so one flag is enough outside a cluster.
+func defaultAdapterKubeconfigs(fs *pflag.FlagSet, kubeconfig string) error {
+	if kubeconfig == "" {
+		return nil
+	}
+	var errs []error
+	for _, name := range []string{"lister-kubeconfig", "authentication-kubeconfig", "authorization-kubeconfig"} {
+		if fl := fs.Lookup(name); fl != nil && !fl.Changed {
+			errs = append(errs, fs.Set(name, kubeconfig))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func newRunCommand() *cobra.Command {
+	return newRoleCommand("run", "Run the controller and the external metrics API server in one process (the default deployment)", true, true)
+}
+
+func newControllerCommand() *cobra.Command {
+	return newRoleCommand("controller", "Run only the controller: HPAs, activation to and from zero, fallback, pause, polling", true, false)
+}
+
+func newMetricsAPIServerCommand() *cobra.Command {
+	return newRoleCommand("metrics-apiserver", "Run only the external metrics API server (external.metrics.k8s.io)", false, true)
+}
+
+func newRoleCommand(use, short string, withController, withMetricsAPI bool) *cobra.Command {
+	f := &runFlags{}
+	store := metricstore.New()
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
+	f.addCommon(cmd.Flags())
+	if withController {
+		f.addController(cmd.Flags())
+	}
+	var o app.Options
+	if withMetricsAPI {
+		o.MetricsAPI = metricsapi.NewAdapter(metricsapi.NewProvider(store), cmd.Flags())
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := f.setup()
+		if err != nil {
+			return err
+		}
+		if err := defaultAdapterKubeconfigs(cmd.Flags(), f.kubeconfig); err != nil {
+			return err
+		}
+		o.Config, o.Store = cfg, store
+		if withController {
+			o.Controller, o.Registry = true, Registry()
+			o.MetricsBindAddress, o.HealthProbeBindAddress = f.metricsAddr, f.healthAddr
+			o.LeaderElection, o.LeaderElectionID, o.LeaderElectionNamespace = f.leaderElect, f.leaderElectionID, f.leaderElectionNamespace
+			o.MaxConcurrentReconciles = f.maxConcurrent
+		}
+		if !withController && withMetricsAPI {
+			klog.Background().Info("running the metrics API server alone: it serves the values of this process's store, which no controller fills; run `ebb run` unless you serve values another way")
+		}
+		err = app.Run(cmd.Context(), o)
+		if err != nil && strings.Contains(err.Error(), "context canceled") && cmd.Context().Err() != nil {
+			return nil
+		}
+		return err
+	}
+	return cmd
+}
