@@ -50,7 +50,11 @@ const (
 // +kubebuilder:rbac:groups=*,resources=*/scale,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch;update
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// Leader election (ebb run --leader-elect --leader-election-namespace=ebb-system): its Lease, and the core/v1
+// Events client-go records on it. A Role in ebb-system, not a cluster-wide rule: write access to every Lease
+// would let ebb take over the leader elections of other components (kube-controller-manager's included).
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=ebb-system,roleName=ebb-leader-election,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",namespace=ebb-system,roleName=ebb-leader-election,resources=events,verbs=create;patch
 
 // Reconciler turns ScaledConsumers into HPAs and does what an HPA cannot: activation to and from zero,
 // fallback from zero, pause. It is a thin shell: desiredHPA and decideActivation hold the logic.
