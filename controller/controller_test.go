@@ -283,7 +283,9 @@ func TestPause(t *testing.T) {
 	h.waitEvent("worker", controller.ReasonPausedReplicas)
 	h.waitCondition("worker", ebbv1.ConditionPaused, metav1.ConditionTrue, controller.ReasonPausedReplicas)
 
-	h.update("worker", func(sc *ebbv1.ScaledConsumer) { sc.Annotations = map[string]string{ebbv1.PausedReplicasAnnotation: "five"} })
+	h.update("worker", func(sc *ebbv1.ScaledConsumer) {
+		sc.Annotations = map[string]string{ebbv1.PausedReplicasAnnotation: "five"}
+	})
 	c := h.waitCondition("worker", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonInvalidPause)
 	if !strings.Contains(c.Message, `"five"`) {
 		t.Errorf("Ready message = %q, want it to quote the bad value", c.Message)
@@ -424,7 +426,7 @@ func TestAuthentication(t *testing.T) {
 	// The TriggerAuthentication appears, its Secret does not exist yet: still not ready, now naming the Secret.
 	h.create(&ebbv1.TriggerAuthentication{
 		ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: h.ns},
-		Spec: ebbv1.TriggerAuthenticationSpec{SecretTargetRef: []ebbv1.SecretTargetRef{{Parameter: "activation", Name: "s", Key: "k"}}},
+		Spec:       ebbv1.TriggerAuthenticationSpec{SecretTargetRef: []ebbv1.SecretTargetRef{{Parameter: "activation", Name: "s", Key: "k"}}},
 	})
 	h.eventually(10*time.Second, func() (bool, string) {
 		c := h.waitCondition("worker", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonAuthenticationNotFound)
