@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/textlogger"
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/ebbscale/ebb/internal/app"
 	"github.com/ebbscale/ebb/metricsapi"
@@ -110,7 +111,7 @@ func newRoleCommand(use, short string, withController, withMetricsAPI bool) *cob
 	}
 	var o app.Options
 	if withMetricsAPI {
-		o.MetricsAPI = metricsapi.NewAdapter(metricsapi.NewProvider(store), cmd.Flags())
+		o.MetricsAPI = metricsapi.NewAdapter(metricsapi.NewProviderWithOptions(store, metricsapi.Options{Registerer: ctrlmetrics.Registry}), cmd.Flags())
 	}
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := f.setup()
