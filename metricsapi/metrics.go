@@ -50,3 +50,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	return m
 }
+
+// Collectors returns the provider's Prometheus metrics, for a caller that registers them after building
+// the provider (the command line builds it with its flags, before it knows which role will run).
+func (p *Provider) Collectors() []prometheus.Collector {
+	m := p.metrics
+	return []prometheus.Collector{m.requests, m.requestDuration, m.staleValues, m.valueAge}
+}

@@ -110,8 +110,10 @@ func newRoleCommand(use, short string, withController, withMetricsAPI bool) *cob
 		f.addController(cmd.Flags())
 	}
 	var o app.Options
+	var provider *metricsapi.Provider
 	if withMetricsAPI {
-		o.MetricsAPI = metricsapi.NewAdapter(metricsapi.NewProviderWithOptions(store, metricsapi.Options{Registerer: ctrlmetrics.Registry}), cmd.Flags())
+		provider = metricsapi.NewProvider(store)
+		o.MetricsAPI = metricsapi.NewAdapter(provider, cmd.Flags())
 	}
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := f.setup()
@@ -122,6 +124,9 @@ func newRoleCommand(use, short string, withController, withMetricsAPI bool) *cob
 			return err
 		}
 		o.Config, o.Store = cfg, store
+		if provider != nil {
+			ctrlmetrics.Registry.MustRegister(provider.Collectors()...)
+		}
 		if withController {
 			o.Controller, o.Registry = true, Registry()
 			o.MetricsBindAddress, o.HealthProbeBindAddress = f.metricsAddr, f.healthAddr
