@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -53,7 +54,7 @@ func TestMain(m *testing.M) {
 
 // harness is a controller running against env for one namespace.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	ns     string
 	c      client.Client
 	src    *scalertest.Source
@@ -67,7 +68,7 @@ type harness struct {
 type harnessOption func(*harness)
 
 // newHarness creates a namespace and starts a controller for it whose decisions read a fake clock.
-func newHarness(t *testing.T, opts ...harnessOption) *harness {
+func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
 	h := &harness{t: t, c: env.Client, src: scalertest.New(), store: metricstore.New(), clock: &shiftedClock{}}
 	for _, o := range opts {
@@ -86,7 +87,10 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 // store.
 func (h *harness) start() {
 	h.t.Helper()
-	mgr, err := ctrl.NewManager(env.Config, manager.Options{
+	// The client limits of `ebb run`'s defaults (--kube-api-qps, --kube-api-burst).
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 100, 200
+	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme:                 testenv.Scheme(),
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -125,6 +129,14 @@ func (h *harness) start() {
 // deployment creates a Deployment with the given replicas (no pods run: there is no kubelet).
 func (h *harness) deployment(name string, replicas int32) *appsv1.Deployment {
 	h.t.Helper()
+	d := h.deploymentObject(name, replicas)
+	if err := h.c.Create(h.t.Context(), d); err != nil {
+		h.t.Fatal(err)
+	}
+	return d
+}
+
+func (h *harness) deploymentObject(name string, replicas int32) *appsv1.Deployment {
 	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
@@ -136,9 +148,6 @@ func (h *harness) deployment(name string, replicas int32) *appsv1.Deployment {
 				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "consumer"}}},
 			},
 		},
-	}
-	if err := h.c.Create(h.t.Context(), d); err != nil {
-		h.t.Fatal(err)
 	}
 	return d
 }
