@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -134,6 +135,21 @@ func TestScaleToZeroAndBack(t *testing.T) {
 	h.clock.Step(5*time.Minute + time.Second)
 	h.poke("worker")
 	h.waitReplicas("worker", 0)
+
+	// What ebb did is in its metrics: two scale-ins, one wake-up, the last value, no errors.
+	m := h.metrics
+	got := map[string]float64{
+		"activated":  testutil.ToFloat64(m.ScaleActions.WithLabelValues(h.ns, "worker", controller.ReasonActivated)),
+		"cooledDown": testutil.ToFloat64(m.ScaleActions.WithLabelValues(h.ns, "worker", controller.ReasonCooledDown)),
+		"value":      testutil.ToFloat64(m.TriggerValue.WithLabelValues(h.ns, "worker", "lag", "lag")),
+		"active":     testutil.ToFloat64(m.TriggerActive.WithLabelValues(h.ns, "worker", "lag")),
+		"errors":     testutil.ToFloat64(m.TriggerErrors.WithLabelValues(h.ns, "worker", "lag")),
+		"ready":      testutil.ToFloat64(m.Condition.WithLabelValues(h.ns, "worker", ebbv1.ConditionReady)),
+	}
+	want := map[string]float64{"activated": 1, "cooledDown": 2, "value": 0, "active": 0, "errors": 0, "ready": 1}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("metrics (-got +want):\n%s", diff)
+	}
 }
 
 func TestBacklogBelowActivationHoldsScaleToZero(t *testing.T) {

@@ -61,8 +61,9 @@ type harness struct {
 	store  *metricstore.Store
 	clock  *shiftedClock
 	stop   func()
-	rec    *controller.Reconciler
-	extras scalers.Registry
+	rec     *controller.Reconciler
+	extras  scalers.Registry
+	metrics *controller.Metrics
 }
 
 type harnessOption func(*harness)
@@ -70,7 +71,7 @@ type harnessOption func(*harness)
 // newHarness creates a namespace and starts a controller for it whose decisions read a fake clock.
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, c: env.Client, src: scalertest.New(), store: metricstore.New(), clock: &shiftedClock{}}
+	h := &harness{t: t, c: env.Client, src: scalertest.New(), store: metricstore.New(), clock: &shiftedClock{}, metrics: controller.NewMetrics(nil)}
 	for _, o := range opts {
 		o(h)
 	}
@@ -108,7 +109,7 @@ func (h *harness) start() {
 		Registry:      reg,
 		Store:         h.store,
 		Clock:         h.clock,
-		Metrics:       controller.NewMetrics(nil),
+		Metrics:       h.metrics,
 		StatusRefresh: 200 * time.Millisecond,
 	})
 	if err != nil {
