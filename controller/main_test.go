@@ -54,13 +54,13 @@ func TestMain(m *testing.M) {
 
 // harness is a controller running against env for one namespace.
 type harness struct {
-	t      testing.TB
-	ns     string
-	c      client.Client
-	src    *scalertest.Source
-	store  *metricstore.Store
-	clock  *shiftedClock
-	stop   func()
+	t       testing.TB
+	ns      string
+	c       client.Client
+	src     *scalertest.Source
+	store   *metricstore.Store
+	clock   *shiftedClock
+	stop    func()
 	rec     *controller.Reconciler
 	extras  scalers.Registry
 	metrics *controller.Metrics
