@@ -46,7 +46,9 @@ type TriggerState struct {
 	// Sampled is true once a sample succeeded.
 	Sampled bool
 	// Active: the last good sample was above an activation threshold.
-	Active              bool
+	Active bool
+	// Backlog: the last good sample reported work above zero (in its activation values).
+	Backlog             bool
 	LastPoll            time.Time
 	Err                 error
 	ConsecutiveFailures int32
@@ -221,9 +223,9 @@ func staleAfter(interval time.Duration) time.Duration {
 }
 
 type sampleResult struct {
-	values []float64
-	err    error
-	took   time.Duration
+	values, activation []float64
+	err                error
+	took               time.Duration
 }
 
 func (p *Poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntry) {
@@ -235,7 +237,7 @@ func (p *Poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntr
 			defer cancel()
 			start := p.clock.Now()
 			s, err := t.Scaler.Sample(sctx)
-			results[i] = sampleResult{values: s.Values, err: err, took: p.clock.Since(start)}
+			results[i] = sampleResult{values: s.Values, activation: s.ActivationValues, err: err, took: p.clock.Since(start)}
 		})
 	}
 	wg.Wait()
@@ -263,6 +265,12 @@ func (p *Poller) record(key types.NamespacedName, e *pollEntry, i int, t PolledT
 	if r.err == nil && len(r.values) != len(st.Specs) {
 		r.err = fmt.Errorf("scaler returned %d values for %d metrics", len(r.values), len(st.Specs))
 	}
+	if r.err == nil && r.activation != nil && len(r.activation) != len(st.Specs) {
+		r.err = fmt.Errorf("scaler returned %d activation values for %d metrics", len(r.activation), len(st.Specs))
+	}
+	if r.activation == nil {
+		r.activation = r.values
+	}
 	st.LastPoll = now
 	if r.err != nil {
 		if errors.Is(r.err, context.DeadlineExceeded) {
@@ -275,9 +283,12 @@ func (p *Poller) record(key types.NamespacedName, e *pollEntry, i int, t PolledT
 	} else {
 		st.Err, st.ConsecutiveFailures, st.Sampled = nil, 0, true
 		st.Values = append(st.Values[:0], r.values...)
-		st.Active = false
-		for j, v := range r.values {
+		st.Backlog, st.Active = false, false
+		for j, v := range r.activation {
 			st.Active = st.Active || v > st.Specs[j].Activation
+			st.Backlog = st.Backlog || v > 0
+		}
+		for j, v := range r.values {
 			p.metrics.TriggerValue.WithLabelValues(key.Namespace, key.Name, t.Name, st.MetricNames[j]).Set(v)
 		}
 		active := 0.0

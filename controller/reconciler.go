@@ -310,10 +310,7 @@ func (r *Reconciler) activationInput(sc *ebbv1.ScaledConsumer, current int32, st
 		in.LastActive = ptr(t.Time)
 	}
 	for _, s := range states {
-		v := triggerView{Sampled: s.Sampled, Active: s.Active, Failing: s.Err != nil, FallbackDue: s.FallbackDue}
-		for _, x := range s.Values {
-			v.Backlog = v.Backlog || x > 0
-		}
+		v := triggerView{Sampled: s.Sampled, Active: s.Active, Failing: s.Err != nil, FallbackDue: s.FallbackDue, Backlog: s.Backlog}
 		in.Triggers = append(in.Triggers, v)
 	}
 	return in

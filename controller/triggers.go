@@ -92,7 +92,7 @@ func (r *Reconciler) buildPoll(ctx context.Context, sc *ebbv1.ScaledConsumer, fp
 			closeAll(spec.Triggers)
 			return PollSpec{}, err
 		}
-		s, err := r.Registry.New(t.Type, scalers.Config{TriggerName: t.TriggerName(), Metadata: t.Metadata, Auth: auth})
+		s, err := r.Registry.New(t.Type, scalers.Config{TriggerName: t.TriggerName(), Metadata: t.Metadata, Auth: auth, PollingInterval: spec.Interval})
 		if err != nil {
 			errs = append(errs, err)
 			continue

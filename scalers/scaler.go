@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // MetricSpec is one external metric a trigger serves, as the HPA will see it.
@@ -22,8 +23,12 @@ type MetricSpec struct {
 
 // Sample is one reading of a trigger.
 type Sample struct {
-	// Values holds one value per MetricSpec, in the order Metrics returned them.
+	// Values holds one value per MetricSpec, in the order Metrics returned them: what the HPA sees.
 	Values []float64
+	// ActivationValues, when not nil, holds the values compared with each MetricSpec's Activation (and
+	// checked for remaining backlog before scaling to zero) instead of Values. A scaler sets it when the
+	// HPA's value leaves something out that still counts as work, such as Kafka's excluded persistent lag.
+	ActivationValues []float64
 }
 
 // MetricName is the external metric name of spec for the trigger named trigger: the trigger's name, then
@@ -58,6 +63,9 @@ type Config struct {
 	Metadata map[string]string
 	// Auth holds the parameters its TriggerAuthentication resolved, by parameter name.
 	Auth map[string]string
+	// PollingInterval is how often the trigger is sampled; a scaler sharing a broker client uses it to
+	// decide how fresh a shared reading must be.
+	PollingInterval time.Duration
 }
 
 // Factory builds a Scaler for one trigger, or explains why the trigger is invalid.

@@ -1,0 +1,285 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// metadataRefresh is how long a topic's partition count is trusted before it is asked again (to notice
+// added partitions). An unknown-topic or leader error forgets it at once.
+const metadataRefresh = 30 * time.Second
+
+// watch is what one trigger needs from its cluster: a group, and a topic ("" for every topic the group
+// has committed).
+type watch struct {
+	group, topic string
+}
+
+// reading is one batched look at a cluster: committed offsets of every watched group and end offsets of
+// every partition of every watched topic.
+type reading struct {
+	// started is when the reading began; version is the watch set it covered.
+	started time.Time
+	version uint64
+	// err is a failure of the whole reading (unreachable, authentication).
+	err       error
+	ends      map[string][]int64 // topic -> end offset by partition (-1: not known)
+	topicErr  map[string]error
+	committed map[string]map[string]map[int32]int64 // group -> topic -> partition -> offset
+	groupErr  map[string]error
+}
+
+// cluster is one franz-go client shared by every trigger with the same brokers and credentials.
+type cluster struct {
+	key string
+	cl  *kgo.Client
+	adm *kadm.Client
+
+	mu       sync.Mutex
+	watches  map[*Scaler]watch
+	version  uint64
+	last     *reading
+	inflight chan struct{} // closed when the reading in flight completes
+	parts    map[string]topicLayout
+}
+
+type topicLayout struct {
+	partitions int32
+	checked    time.Time
+}
+
+func newCluster(key string, cl *kgo.Client) *cluster {
+	return &cluster{key: key, cl: cl, adm: kadm.NewClient(cl), watches: map[*Scaler]watch{}, parts: map[string]topicLayout{}}
+}
+
+func (c *cluster) add(s *Scaler, w watch) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watches[s] = w
+	c.version++
+}
+
+// remove drops s and reports how many watchers remain.
+func (c *cluster) remove(s *Scaler) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.watches, s)
+	c.version++
+	return len(c.watches)
+}
+
+// read returns a reading that started no earlier than notBefore and covers the watch set as of version,
+// taking a new one (for every watcher at once) when needed. Concurrent callers share one reading.
+func (c *cluster) read(ctx context.Context, notBefore time.Time, version uint64) (*reading, error) {
+	for {
+		c.mu.Lock()
+		if r := c.last; r != nil && !r.started.Before(notBefore) && r.version >= version {
+			c.mu.Unlock()
+			return r, nil
+		}
+		if wait := c.inflight; wait != nil {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		c.inflight = done
+		started, ver := time.Now(), c.version
+		groups, topics, allTopicsGroups := c.watchSetLocked()
+		c.mu.Unlock()
+
+		// The reading is not bound to this caller's cancellation (others wait for it), only to its deadline.
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			deadline = time.Now().Add(30 * time.Second)
+		}
+		rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		r := c.fetch(rctx, groups, topics, allTopicsGroups)
+		cancel()
+		r.started, r.version = started, ver
+
+		c.mu.Lock()
+		c.last, c.inflight = r, nil
+		c.mu.Unlock()
+		close(done)
+	}
+}
+
+func (c *cluster) watchSetLocked() (groups, topics []string, allTopics map[string]bool) {
+	allTopics = map[string]bool{}
+	for _, w := range c.watches {
+		groups = append(groups, w.group)
+		if w.topic == "" {
+			allTopics[w.group] = true
+		} else {
+			topics = append(topics, w.topic)
+		}
+	}
+	slices.Sort(groups)
+	slices.Sort(topics)
+	return slices.Compact(groups), slices.Compact(topics), allTopics
+}
+
+// fetch takes one reading: OffsetFetch for every group (batched per coordinator), then ListOffsets for every
+// partition of the watched topics and of the topics the "all topics" groups committed (one request per
+// partition leader).
+func (c *cluster) fetch(ctx context.Context, groups, topics []string, allTopics map[string]bool) *reading {
+	r := &reading{ends: map[string][]int64{}, topicErr: map[string]error{}, committed: map[string]map[string]map[int32]int64{}, groupErr: map[string]error{}}
+	fetched := c.adm.FetchManyOffsets(ctx, groups...)
+	for _, g := range groups {
+		resp, ok := fetched[g]
+		switch {
+		case !ok:
+			r.groupErr[g] = fmt.Errorf("consumer group %q: no answer from its coordinator", g)
+			continue
+		case resp.Err != nil:
+			if isClusterErr(resp.Err) {
+				r.err = classify(resp.Err)
+				return r
+			}
+			r.groupErr[g] = classify(resp.Err)
+			continue
+		}
+		byTopic := map[string]map[int32]int64{}
+		for t, ps := range resp.Fetched {
+			m := make(map[int32]int64, len(ps))
+			for p, o := range ps {
+				if o.Err == nil {
+					m[p] = o.At
+				}
+			}
+			byTopic[t] = m
+			if allTopics[g] {
+				topics = append(topics, t)
+			}
+		}
+		r.committed[g] = byTopic
+	}
+	slices.Sort(topics)
+	topics = slices.Compact(topics)
+	if len(topics) == 0 {
+		return r
+	}
+	if err := c.layout(ctx, topics, r); err != nil {
+		r.err = classify(err)
+		return r
+	}
+
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	c.mu.Lock()
+	counts := make(map[string]int32, len(topics))
+	for _, t := range topics {
+		counts[t] = c.parts[t].partitions
+	}
+	c.mu.Unlock()
+	for _, t := range topics {
+		if r.topicErr[t] != nil {
+			continue
+		}
+		n := counts[t]
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = t
+		for p := range n {
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.Partition = p
+			rp.Timestamp = -1 // the end
+			rp.CurrentLeaderEpoch = -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		ends := make([]int64, n)
+		for i := range ends {
+			ends[i] = -1
+		}
+		r.ends[t] = ends
+	}
+	for _, shard := range c.cl.RequestSharded(ctx, req) {
+		if shard.Err != nil {
+			if isClusterErr(shard.Err) {
+				r.err = classify(shard.Err)
+				return r
+			}
+			for _, t := range shard.Req.(*kmsg.ListOffsetsRequest).Topics {
+				r.topicErr[t.Topic] = fmt.Errorf("listing end offsets of topic %q: %w", t.Topic, classify(shard.Err))
+			}
+			continue
+		}
+		for _, t := range shard.Resp.(*kmsg.ListOffsetsResponse).Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					if errors.Is(err, kerr.UnknownTopicOrPartition) {
+						c.forgetLayout(t.Topic)
+					}
+					r.topicErr[t.Topic] = fmt.Errorf("end offset of %s/%d: %w", t.Topic, p.Partition, classify(err))
+					continue
+				}
+				if ends := r.ends[t.Topic]; int(p.Partition) < len(ends) {
+					ends[p.Partition] = p.Offset
+				}
+			}
+		}
+	}
+	return r
+}
+
+// layout makes sure the partition counts of topics are known, asking the cluster (one Metadata request
+// for all of them) for those never seen or not checked for metadataRefresh. Unknown topics get a
+// per-topic error in r.
+func (c *cluster) layout(ctx context.Context, topics []string, r *reading) error {
+	now := time.Now()
+	var need []string
+	c.mu.Lock()
+	for _, t := range topics {
+		if l, ok := c.parts[t]; !ok || now.Sub(l.checked) > metadataRefresh {
+			need = append(need, t)
+		}
+	}
+	c.mu.Unlock()
+	if len(need) == 0 {
+		return nil
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	for _, t := range need {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, c.cl)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range resp.Topics {
+		if t.Topic == nil {
+			continue
+		}
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			delete(c.parts, *t.Topic)
+			r.topicErr[*t.Topic] = classifyTopic(*t.Topic, err)
+			continue
+		}
+		c.parts[*t.Topic] = topicLayout{partitions: int32(len(t.Partitions)), checked: now}
+	}
+	return nil
+}
+
+func (c *cluster) forgetLayout(topic string) {
+	c.mu.Lock()
+	delete(c.parts, topic)
+	c.mu.Unlock()
+}

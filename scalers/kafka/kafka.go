@@ -1,0 +1,261 @@
+package kafka
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// Type is the trigger type.
+const Type = "kafka"
+
+// Pool hands out the clients of every kafka trigger, one per cluster and credentials. It is the trigger
+// type's factory: register Pool.New in the registry. The zero value is not usable; call NewPool.
+type Pool struct {
+	opts []kgo.Opt
+
+	mu       sync.Mutex
+	clusters map[string]*cluster
+}
+
+// NewPool returns a Pool whose clients also get opts (tests add hooks; nothing is needed in production).
+func NewPool(opts ...kgo.Opt) *Pool {
+	return &Pool{opts: opts, clusters: map[string]*cluster{}}
+}
+
+// Clusters is how many clients the pool holds.
+func (p *Pool) Clusters() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.clusters)
+}
+
+// Close closes every client.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, c := range p.clusters {
+		c.cl.Close()
+		delete(p.clusters, k)
+	}
+}
+
+// Scaler is one kafka trigger.
+type Scaler struct {
+	md       metadata
+	pool     *Pool
+	cluster  *cluster
+	version  uint64
+	interval time.Duration
+
+	mu       sync.Mutex
+	previous map[partitionKey]int64 // committed offsets at the previous sample, for excludePersistentLag
+}
+
+var _ scalers.Scaler = (*Scaler)(nil)
+
+// New is the factory of the kafka trigger type.
+func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
+	s := &Scaler{pool: p, interval: cfg.PollingInterval}
+	if err := scalers.Parse(cfg.Metadata, cfg.Auth, &s.md); err != nil {
+		return nil, err
+	}
+	if s.md.ExcludePersistentLag {
+		s.previous = map[partitionKey]int64{}
+	}
+	c, err := p.cluster(s.md)
+	if err != nil {
+		return nil, err
+	}
+	s.cluster = c
+	c.add(s, watch{group: s.md.ConsumerGroup, topic: s.md.Topic})
+	c.mu.Lock()
+	s.version = c.version
+	c.mu.Unlock()
+	return s, nil
+}
+
+func (p *Pool) cluster(md metadata) (*cluster, error) {
+	key := clusterKey(md)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.clusters[key]; ok {
+		return c, nil
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(md.BootstrapServers...),
+		kgo.ClientID("ebb"),
+		kgo.MetadataMinAge(metadataRefresh),
+		kgo.DialTimeout(5 * time.Second),
+		kgo.RequestRetries(2),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
+	}
+	if md.TLS == "enable" {
+		tc, err := tlsConfig(md)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	switch md.SASL {
+	case "plaintext":
+		opts = append(opts, kgo.SASL(plain.Auth{User: md.Username, Pass: md.Password}.AsMechanism()))
+	case "scram_sha256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: md.Username, Pass: md.Password}.AsSha256Mechanism()))
+	case "scram_sha512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: md.Username, Pass: md.Password}.AsSha512Mechanism()))
+	}
+	cl, err := kgo.NewClient(append(opts, p.opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrapServers: %w", err)
+	}
+	c := newCluster(key, cl)
+	p.clusters[key] = c
+	return c, nil
+}
+
+// release drops s from its cluster and closes the client when s was its last trigger.
+func (p *Pool) release(s *Scaler) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s.cluster.remove(s) == 0 {
+		s.cluster.cl.Close()
+		delete(p.clusters, s.cluster.key)
+	}
+}
+
+// clusterKey identifies a cluster and credentials; secrets enter it only hashed.
+func clusterKey(md metadata) string {
+	servers := slices.Clone(md.BootstrapServers)
+	slices.Sort(servers)
+	h := sha256.New()
+	for _, s := range []string{md.Password, md.CA, md.Cert, md.Key} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return fmt.Sprintf("%s|%s|%s|%s|%t|%s", strings.Join(servers, ","), md.SASL, md.Username, md.TLS, md.UnsafeSSL, hex.EncodeToString(h.Sum(nil)))
+}
+
+func tlsConfig(md metadata) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: md.UnsafeSSL} //nolint:gosec // unsafeSsl is the user's explicit choice, as in KEDA
+	if md.CA != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(md.CA)) {
+			return nil, errors.New("ca: no PEM certificate found")
+		}
+		tc.RootCAs = pool
+	}
+	if md.Cert != "" {
+		cert, err := tls.X509KeyPair([]byte(md.Cert), []byte(md.Key))
+		if err != nil {
+			return nil, fmt.Errorf("cert and key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// Metrics is one metric: the lag, with lagThreshold as its per-replica target.
+func (s *Scaler) Metrics() []scalers.MetricSpec {
+	return []scalers.MetricSpec{{Target: s.md.LagThreshold, Activation: s.md.ActivationLagThreshold}}
+}
+
+// freshness is how old a shared reading may be for this trigger: half its polling interval, at most 1 s,
+// so triggers ticking together share one reading and none reads an old one.
+func (s *Scaler) freshness() time.Duration {
+	if s.interval <= 0 {
+		return time.Second
+	}
+	return min(s.interval/2, time.Second)
+}
+
+// Sample reads the group's lag from a reading shared with every trigger on the cluster.
+func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
+	r, err := s.cluster.read(ctx, time.Now().Add(-s.freshness()), s.version)
+	if err != nil {
+		return scalers.Sample{}, classify(err)
+	}
+	if r.err != nil {
+		return scalers.Sample{}, r.err
+	}
+	parts, err := s.partitions(r)
+	if err != nil {
+		return scalers.Sample{}, err
+	}
+	s.mu.Lock()
+	res := computeLag(parts, lagOptions{
+		Threshold:                  s.md.LagThreshold,
+		Earliest:                   s.md.OffsetResetPolicy == "earliest",
+		AllowIdleConsumers:         s.md.AllowIdleConsumers,
+		LimitToPartitionsWithLag:   s.md.LimitToPartitionsWithLag,
+		ExcludePersistentLag:       s.md.ExcludePersistentLag,
+		ScaleToZeroOnInvalidOffset: s.md.ScaleToZeroOnInvalidOffset,
+		EvenDistribution:           s.md.EnsureEvenDistributionOfPartitions,
+	}, s.previous)
+	s.mu.Unlock()
+	return scalers.Sample{Values: []float64{res.Lag}, ActivationValues: []float64{res.LagWithPersistent}}, nil
+}
+
+// partitions lists the offsets of the partitions this trigger watches.
+func (s *Scaler) partitions(r *reading) ([]partitionOffsets, error) {
+	g := s.md.ConsumerGroup
+	if err := r.groupErr[g]; err != nil {
+		return nil, fmt.Errorf("consumer group %q: %w", g, err)
+	}
+	committed := r.committed[g]
+	topics := []string{s.md.Topic}
+	if s.md.Topic == "" {
+		topics = topics[:0]
+		for t := range committed {
+			topics = append(topics, t)
+		}
+		if len(topics) == 0 {
+			return nil, fmt.Errorf("consumer group %q has committed no offsets: %w; set topic to read its lag before its first commit", g, ErrUnknownGroup)
+		}
+		slices.Sort(topics)
+	}
+	var out []partitionOffsets
+	for _, t := range topics {
+		if err := r.topicErr[t]; err != nil {
+			return nil, err
+		}
+		ends, ok := r.ends[t]
+		if !ok {
+			return nil, fmt.Errorf("topic %q: no end offsets in this reading", t)
+		}
+		for p, end := range ends {
+			if !s.md.PartitionLimitation.contains(int32(p)) {
+				continue
+			}
+			if end < 0 {
+				return nil, fmt.Errorf("topic %q partition %d: end offset unknown", t, p)
+			}
+			c, ok := committed[t][int32(p)]
+			if !ok {
+				c = -1
+			}
+			out = append(out, partitionOffsets{Topic: t, Partition: int32(p), End: end, Committed: c})
+		}
+	}
+	return out, nil
+}
+
+// Close releases the trigger's share of its cluster's client.
+func (s *Scaler) Close() error {
+	s.pool.release(s)
+	return nil
+}
