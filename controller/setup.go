@@ -48,6 +48,8 @@ type Options struct {
 	MaxConcurrentReconciles int
 	// StatusRefresh bounds how often status is written when only trigger values changed; default 30 s.
 	StatusRefresh time.Duration
+	// SkipNameValidation lets a process build this controller more than once (tests do).
+	SkipNameValidation bool
 }
 
 // Setup adds the ScaledConsumer controller and its poller to mgr.
@@ -148,7 +150,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, sameTarget, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&ebbv1.TriggerAuthentication{}, byAuth).
 		WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles, SkipNameValidation: &opts.SkipNameValidation}).
 		Complete(r)
 	if err != nil {
 		return nil, err

@@ -7,10 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -18,7 +22,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
+	"github.com/ebbscale/ebb/controller"
 	"github.com/ebbscale/ebb/internal/app"
+	"github.com/ebbscale/ebb/internal/cli"
+	"github.com/ebbscale/ebb/internal/devkafka"
 	"github.com/ebbscale/ebb/internal/localcluster"
 	"github.com/ebbscale/ebb/internal/testenv"
 	"github.com/ebbscale/ebb/metricsapi"
@@ -28,8 +35,8 @@ import (
 )
 
 // startEbb runs ebb's controller and metrics API server in this process, as `ebb run` does, with the
-// "test" trigger type, and registers the metrics API behind the aggregator.
-func startEbb(t *testing.T, env *testenv.Env, src *scalertest.Source) {
+// given trigger types, and registers the metrics API behind the aggregator.
+func startEbb(t *testing.T, env *testenv.Env, reg scalers.Registry) {
 	t.Helper()
 	store := metricstore.New()
 	port := testenv.FreePort(t)
@@ -52,10 +59,12 @@ func startEbb(t *testing.T, env *testenv.Env, src *scalertest.Source) {
 			Config:                 env.Config,
 			Store:                  store,
 			Controller:             true,
-			Registry:               src.Register(scalers.Registry{}),
+			Registry:               reg,
 			MetricsBindAddress:     "0",
 			HealthProbeBindAddress: "0",
 			MetricsAPI:             adapter,
+			ControllerMetrics:      controller.NewMetrics(nil),
+			SkipNameValidation:     true,
 		})
 	}()
 	t.Cleanup(func() {
@@ -96,13 +105,39 @@ func rawMetric(t *testing.T, env *testenv.Env, ns, metric, sc string) (string, e
 	return list.Items[0].Value, nil
 }
 
-// TestWholeLoop: a Deployment at zero; work arrives; ebb wakes it to one; the backlog grows and the HPA
-// controller scales it to ceil(backlog/threshold), capped at maxReplicas; the backlog drains; the HPA
-// brings it to one and ebb, after the cooldown, to zero.
+// backlog is how a test sets the work a trigger reports.
+type backlog interface {
+	// trigger is the ScaledConsumer's trigger, with a per-replica target of 10.
+	trigger() ebbv1.Trigger
+	// set makes the trigger report n.
+	set(t *testing.T, n int64)
+}
+
+// TestWholeLoop runs the loop on a Kafka consumer group's lag in a three-broker kfake cluster, through the
+// ebb binary's own trigger registry.
 func TestWholeLoop(t *testing.T) {
-	env := testenv.Start(t, localcluster.Options{ControllerManager: true})
+	k, err := devkafka.Start(devkafka.Config{Brokers: 3, Topics: map[string]int32{"orders": 10}, NoAutoCreateTopics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	b := newKafkaBacklog(t, k)
+	runLoop(t, cli.Registry(), b)
+}
+
+// TestWholeLoopTestTrigger runs the same loop on the test trigger: the loop without a broker.
+func TestWholeLoopTestTrigger(t *testing.T) {
 	src := scalertest.New()
-	startEbb(t, env, src)
+	runLoop(t, src.Register(scalers.Registry{}), &testBacklog{src: src, key: testenv.UniqueName(t, "k")})
+}
+
+// runLoop: a Deployment at zero; work arrives; ebb wakes it to one; the backlog grows and the HPA controller
+// scales it to ceil(backlog/threshold), capped at maxReplicas; the backlog drains; the HPA brings it down
+// and ebb, after the cooldown, to zero. Every step is asserted on the Deployment and on the value
+// `kubectl get --raw` returns.
+func runLoop(t *testing.T, reg scalers.Registry, b backlog) {
+	env := testenv.Start(t, localcluster.Options{ControllerManager: true})
+	startEbb(t, env, reg)
 	ctx := t.Context()
 	c := env.Client
 	ns := testenv.UniqueName(t, "loop")
@@ -124,8 +159,7 @@ func TestWholeLoop(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	key := ns + "/backlog"
-	src.Set(key, 0)
+	b.set(t, 0)
 	maxReplicas := int32(5)
 	if err := c.Create(ctx, &ebbv1.ScaledConsumer{
 		ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: ns},
@@ -134,7 +168,7 @@ func TestWholeLoop(t *testing.T) {
 			MaxReplicas:     &maxReplicas,
 			PollingInterval: &metav1.Duration{Duration: 200 * time.Millisecond},
 			CooldownPeriod:  &metav1.Duration{Duration: 3 * time.Second},
-			Triggers:        []ebbv1.Trigger{{Name: "backlog", Type: scalertest.Type, Metadata: map[string]string{"key": key, "target": "10"}}},
+			Triggers:        []ebbv1.Trigger{b.trigger()},
 		},
 	}); err != nil {
 		t.Fatal(err)
@@ -147,20 +181,22 @@ func TestWholeLoop(t *testing.T) {
 		}
 		return *d.Spec.Replicas
 	}
-	// step sets the backlog, waits for the metrics API to serve it and the Deployment to reach want.
-	step := func(name string, backlog float64, want int32) {
+	// step sets the backlog and waits for the metrics API to serve served and the Deployment to reach want.
+	tr := b.trigger()
+	metric := tr.TriggerName()
+	step := func(name string, backlog, served int64, want int32) {
 		t.Helper()
-		src.Set(key, backlog)
-		wantValue := resource.NewMilliQuantity(int64(backlog*1000), resource.DecimalSI)
+		b.set(t, backlog)
+		wantValue := resource.NewQuantity(served, resource.DecimalSI)
 		deadline := time.Now().Add(60 * time.Second)
 		var value string
 		var got int32
 		var err error
 		for time.Now().Before(deadline) {
-			value, err = rawMetric(t, env, ns, "backlog", "orders")
+			value, err = rawMetric(t, env, ns, metric, "orders")
 			got = replicas()
 			if q, perr := resource.ParseQuantity(value); err == nil && perr == nil && q.Cmp(*wantValue) == 0 && got == want {
-				t.Logf("%s: backlog %s, replicas %d", name, value, got)
+				t.Logf("%s: backlog %d, served %s, replicas %d", name, backlog, value, got)
 				return
 			}
 			time.Sleep(200 * time.Millisecond)
@@ -168,10 +204,84 @@ func TestWholeLoop(t *testing.T) {
 		t.Fatalf("%s: metrics API says %q (err %v), Deployment has %d replicas; want %s and %d", name, value, err, got, wantValue.String(), want)
 	}
 
-	step("idle", 0, 0)
-	step("first event wakes it", 3, 1)
-	step("backlog grows", 35, 4) // ceil(35/10)
-	step("capped", 1000, 5)      // maxReplicas
-	step("draining", 12, 2)      // ceil(12/10)
-	step("drained", 0, 0)        // HPA to 1, ebb to 0 after the 3 s cooldown
+	step("idle", 0, 0, 0)
+	step("first event wakes it", 3, 3, 1)
+	step("backlog grows", 35, 35, 4)         // ceil(35/10)
+	step("capped", 1000, served(b, 1000), 5) // maxReplicas
+	step("draining", 12, 12, 2)              // ceil(12/10)
+	step("drained", 0, 0, 0)                 // HPA down, then ebb to 0 after the 3 s cooldown
+}
+
+// served is what the metrics API serves for backlog n: Kafka caps lag at partitions x threshold.
+func served(b backlog, n int64) int64 {
+	if k, ok := b.(*kafkaBacklog); ok {
+		return min(n, k.partitions*10)
+	}
+	return n
+}
+
+type testBacklog struct {
+	src *scalertest.Source
+	key string
+}
+
+func (b *testBacklog) trigger() ebbv1.Trigger {
+	return ebbv1.Trigger{Name: "backlog", Type: scalertest.Type, Metadata: map[string]string{"key": b.key, "target": "10"}}
+}
+
+func (b *testBacklog) set(_ *testing.T, n int64) { b.src.Set(b.key, float64(n)) }
+
+// kafkaBacklog puts lag on the consumer group "workers" of topic "orders": all of it on partition 0, the
+// other partitions committed at their (empty) end.
+type kafkaBacklog struct {
+	addrs      string
+	cl         *kgo.Client
+	adm        *kadm.Client
+	partitions int64
+	end        int64 // records produced to partition 0
+}
+
+func newKafkaBacklog(t *testing.T, k *kfake.Cluster) *kafkaBacklog {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.ListenAddrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &kafkaBacklog{addrs: strings.Join(k.ListenAddrs(), ","), cl: cl, adm: kadm.NewClient(cl), partitions: 10}
+}
+
+func (b *kafkaBacklog) trigger() ebbv1.Trigger {
+	return ebbv1.Trigger{Name: "lag", Type: "kafka", Metadata: map[string]string{
+		"bootstrapServers": b.addrs, "consumerGroup": "workers", "topic": "orders", "lagThreshold": "10",
+	}}
+}
+
+func (b *kafkaBacklog) set(t *testing.T, n int64) {
+	t.Helper()
+	ctx := t.Context()
+	if more := n - b.end; more > 0 {
+		recs := make([]*kgo.Record, more)
+		for i := range recs {
+			recs[i] = &kgo.Record{Topic: "orders", Partition: 0, Value: []byte("order")}
+		}
+		if err := b.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		b.end = n
+	}
+	var os kadm.Offsets
+	for p := range int32(b.partitions) {
+		at := int64(0)
+		if p == 0 {
+			at = b.end - n
+		}
+		os.Add(kadm.Offset{Topic: "orders", Partition: p, At: at, LeaderEpoch: -1})
+	}
+	resp, err := b.adm.CommitOffsets(ctx, "workers", os)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -40,6 +40,11 @@ type Options struct {
 	HealthProbeBindAddress string
 	// MaxConcurrentReconciles defaults to 8.
 	MaxConcurrentReconciles int
+	// ControllerMetrics defaults to the controller's metrics registered with controller-runtime's registry
+	// (served on MetricsBindAddress). Tests that run Run more than once in a process pass their own.
+	ControllerMetrics *controller.Metrics
+	// SkipNameValidation lets tests run the controller more than once in a process.
+	SkipNameValidation bool
 
 	// MetricsAPI, when not nil, is run as the external metrics API server; its flags are parsed.
 	MetricsAPI *basecmd.AdapterBase
@@ -106,6 +111,8 @@ func newManager(o Options) (ctrl.Manager, error) {
 		Registry:                o.Registry,
 		Store:                   o.Store,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		Metrics:                 o.ControllerMetrics,
+		SkipNameValidation:      o.SkipNameValidation,
 	}); err != nil {
 		return nil, err
 	}

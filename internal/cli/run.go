@@ -18,11 +18,14 @@ import (
 	"github.com/ebbscale/ebb/metricsapi"
 	"github.com/ebbscale/ebb/metricstore"
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/kafka"
 )
 
-// Registry is the set of trigger types the ebb binary knows.
+// Registry is the set of trigger types the ebb binary knows. Each call has its own broker clients.
 func Registry() scalers.Registry {
-	return scalers.Registry{}
+	return scalers.Registry{
+		kafka.Type: kafka.NewPool().New,
+	}
 }
 
 // runFlags are the flags of the commands that run ebb's roles.
