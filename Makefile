@@ -29,10 +29,11 @@ bench: tools ## Run the Go benchmarks (results go to docs/benchmarks.md by hand,
 	KUBEBUILDER_ASSETS="$$(hack/install-control-plane.sh)" go test -run '^$$' -bench . -benchmem -timeout 60m ./...
 
 .PHONY: generate
-generate: ## Regenerate deepcopy functions, CRDs and the controller's RBAC from the markers.
+generate: ## Regenerate deepcopy functions, CRDs, the controller's RBAC and the trigger parameter docs.
 	go tool controller-gen object paths=./api/...
 	go tool controller-gen crd paths=./api/... output:crd:artifacts:config=manifests/crd
 	go tool controller-gen rbac:roleName=ebb-controller paths=./controller/... output:rbac:artifacts:config=manifests/rbac
+	go run ./hack/gen-trigger-docs > docs/scalers/parameters.md
 
 .PHONY: lint
 lint: ## go vet and golangci-lint (staticcheck, importas aliases, errcheck, ...).

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 snapshot() {
-	find api manifests/crd manifests/rbac go.mod go.sum -type f \( -name 'zz_generated*' -o -path 'manifests/crd/*' -o -path 'manifests/rbac/*' -o -name 'go.mod' -o -name 'go.sum' \) \
+	find api manifests/crd manifests/rbac docs/scalers/parameters.md go.mod go.sum -type f \( -name 'zz_generated*' -o -path 'manifests/crd/*' -o -path 'manifests/rbac/*' -o -name 'parameters.md' -o -name 'go.mod' -o -name 'go.sum' \) \
 		-print0 | sort -z | xargs -0 sha256sum
 }
 before=$(snapshot)

@@ -28,6 +28,15 @@ func Registry() scalers.Registry {
 	}
 }
 
+// TriggerParams describes the metadata keys of every trigger type in Registry, for the generated docs.
+func TriggerParams() (map[string][]scalers.Param, error) {
+	kafkaParams, err := kafka.Params()
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]scalers.Param{kafka.Type: kafkaParams}, nil
+}
+
 // runFlags are the flags of the commands that run ebb's roles.
 type runFlags struct {
 	kubeconfig string
