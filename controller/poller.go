@@ -66,7 +66,7 @@ type Poller struct {
 	clock   clock.Clock
 	store   *metricstore.Store
 	metrics *Metrics
-	notify  func(types.NamespacedName)
+	notify  func(context.Context, types.NamespacedName)
 
 	base   context.Context
 	cancel context.CancelFunc
@@ -85,8 +85,8 @@ type pollEntry struct {
 }
 
 // NewPoller returns a Poller writing to store; notify is called (from poll goroutines) when the controller
-// should look at a ScaledConsumer again.
-func NewPoller(clk clock.Clock, store *metricstore.Store, m *Metrics, notify func(types.NamespacedName)) *Poller {
+// should look at a ScaledConsumer again. notify must return when its context ends, even if nobody listens.
+func NewPoller(clk clock.Clock, store *metricstore.Store, m *Metrics, notify func(context.Context, types.NamespacedName)) *Poller {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Poller{clock: clk, store: store, metrics: m, notify: notify, base: ctx, cancel: cancel, entries: map[types.NamespacedName]*pollEntry{}}
 }
@@ -252,7 +252,7 @@ func (p *Poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntr
 	}
 	e.mu.Unlock()
 	if changed {
-		p.notify(key)
+		p.notify(ctx, key)
 	}
 }
 

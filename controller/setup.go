@@ -93,10 +93,14 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 	}
 
 	wake := make(chan event.GenericEvent, 1024)
-	poller := NewPoller(clock.RealClock{}, opts.Store, opts.Metrics, func(key types.NamespacedName) {
+	poller := NewPoller(clock.RealClock{}, opts.Store, opts.Metrics, func(ctx context.Context, key types.NamespacedName) {
 		sc := &ebbv1.ScaledConsumer{}
 		sc.Namespace, sc.Name = key.Namespace, key.Name
-		wake <- event.GenericEvent{Object: sc}
+		// The controller may stop listening first at shutdown; the poll's context ends then too.
+		select {
+		case wake <- event.GenericEvent{Object: sc}:
+		case <-ctx.Done():
+		}
 	})
 	if err := mgr.Add(poller); err != nil {
 		return nil, err
