@@ -30,7 +30,9 @@ type reading struct {
 	// started is when the reading began; version is the watch set it covered.
 	started time.Time
 	version uint64
-	// err is a failure of the whole reading (unreachable, authentication).
+	// seq numbers the readings of a cluster, so a trigger can tell a new reading from one it has seen.
+	seq uint64
+	// err is a failure of the whole reading (unreachable, authentication), classified.
 	err       error
 	ends      map[string][]int64 // topic -> end offset by partition (-1: not known)
 	topicErr  map[string]error
@@ -43,12 +45,15 @@ type cluster struct {
 	key string
 	cl  *kgo.Client
 	adm *kadm.Client
+	// sasl notes SASL exchanges the broker cut off; nil without SASL.
+	sasl *saslHook
 
 	mu       sync.Mutex
 	watches  map[*Scaler]watch
 	version  uint64
 	last     *reading
 	inflight chan struct{} // closed when the reading in flight completes
+	seq      uint64        // of the last reading
 	parts    map[string]topicLayout
 }
 
@@ -57,8 +62,8 @@ type topicLayout struct {
 	checked    time.Time
 }
 
-func newCluster(key string, cl *kgo.Client) *cluster {
-	return &cluster{key: key, cl: cl, adm: kadm.NewClient(cl), watches: map[*Scaler]watch{}, parts: map[string]topicLayout{}}
+func newCluster(key string, cl *kgo.Client, sasl *saslHook) *cluster {
+	return &cluster{key: key, cl: cl, adm: kadm.NewClient(cl), sasl: sasl, watches: map[*Scaler]watch{}, parts: map[string]topicLayout{}}
 }
 
 func (c *cluster) add(s *Scaler, w watch) {
@@ -110,8 +115,13 @@ func (c *cluster) read(ctx context.Context, notBefore time.Time, version uint64)
 		r := c.fetch(rctx, groups, topics, allTopicsGroups)
 		cancel()
 		r.started, r.version = started, ver
+		if r.err != nil {
+			r.err = c.classify(r.err, started)
+		}
 
 		c.mu.Lock()
+		c.seq++
+		r.seq = c.seq
 		c.last, c.inflight = r, nil
 		c.mu.Unlock()
 		close(done)
@@ -145,9 +155,14 @@ func (c *cluster) fetch(ctx context.Context, groups, topics []string, allTopics 
 		case !ok:
 			r.groupErr[g] = fmt.Errorf("consumer group %q: no answer from its coordinator", g)
 			continue
+		case errors.Is(resp.Err, kerr.GroupIDNotFound):
+			// Kafka answers OffsetFetch for a group it does not know with no offsets; kfake answers
+			// GROUP_ID_NOT_FOUND. Both mean the group has committed nothing.
+			r.committed[g] = map[string]map[int32]int64{}
+			continue
 		case resp.Err != nil:
 			if isClusterErr(resp.Err) {
-				r.err = classify(resp.Err)
+				r.err = resp.Err
 				return r
 			}
 			r.groupErr[g] = classify(resp.Err)
@@ -174,7 +189,7 @@ func (c *cluster) fetch(ctx context.Context, groups, topics []string, allTopics 
 		return r
 	}
 	if err := c.layout(ctx, topics, r); err != nil {
-		r.err = classify(err)
+		r.err = err
 		return r
 	}
 
@@ -210,7 +225,7 @@ func (c *cluster) fetch(ctx context.Context, groups, topics []string, allTopics 
 	for _, shard := range c.cl.RequestSharded(ctx, req) {
 		if shard.Err != nil {
 			if isClusterErr(shard.Err) {
-				r.err = classify(shard.Err)
+				r.err = shard.Err
 				return r
 			}
 			for _, t := range shard.Req.(*kmsg.ListOffsetsRequest).Topics {

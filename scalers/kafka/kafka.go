@@ -64,6 +64,8 @@ type Scaler struct {
 
 	mu       sync.Mutex
 	previous map[partitionKey]int64 // committed offsets at the previous sample, for excludePersistentLag
+	lastSeq  uint64                 // the reading the last sample was computed from
+	last     scalers.Sample
 }
 
 var _ scalers.Scaler = (*Scaler)(nil)
@@ -111,6 +113,11 @@ func (p *Pool) cluster(md metadata) (*cluster, error) {
 		}
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
+	var sasl *saslHook
+	if md.SASL != "none" {
+		sasl = &saslHook{}
+		opts = append(opts, kgo.WithHooks(sasl))
+	}
 	switch md.SASL {
 	case "plaintext":
 		opts = append(opts, kgo.SASL(plain.Auth{User: md.Username, Pass: md.Password}.AsMechanism()))
@@ -123,7 +130,7 @@ func (p *Pool) cluster(md metadata) (*cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bootstrapServers: %w", err)
 	}
-	c := newCluster(key, cl)
+	c := newCluster(key, cl, sasl)
 	p.clusters[key] = c
 	return c, nil
 }
@@ -187,16 +194,22 @@ func (s *Scaler) freshness() time.Duration {
 func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	r, err := s.cluster.read(ctx, time.Now().Add(-s.freshness()), s.version)
 	if err != nil {
-		return scalers.Sample{}, classify(err)
+		return scalers.Sample{}, fmt.Errorf("bootstrapServers %s: %w", strings.Join(s.md.BootstrapServers, ","), classify(err))
 	}
 	if r.err != nil {
-		return scalers.Sample{}, r.err
+		return scalers.Sample{}, fmt.Errorf("bootstrapServers %s: %w", strings.Join(s.md.BootstrapServers, ","), r.err)
 	}
 	parts, err := s.partitions(r)
 	if err != nil {
 		return scalers.Sample{}, err
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.seq == s.lastSeq {
+		// Sampled again within the freshness window: the same reading gives the same answer. Computing
+		// it again would see every committed offset unmoved and take all lag for persistent lag.
+		return s.copyLast(), nil
+	}
 	res := computeLag(parts, lagOptions{
 		Threshold:                  s.md.LagThreshold,
 		Earliest:                   s.md.OffsetResetPolicy == "earliest",
@@ -206,8 +219,13 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 		ScaleToZeroOnInvalidOffset: s.md.ScaleToZeroOnInvalidOffset,
 		EvenDistribution:           s.md.EnsureEvenDistributionOfPartitions,
 	}, s.previous)
-	s.mu.Unlock()
-	return scalers.Sample{Values: []float64{res.Lag}, ActivationValues: []float64{res.LagWithPersistent}}, nil
+	s.lastSeq = r.seq
+	s.last = scalers.Sample{Values: []float64{res.Lag}, ActivationValues: []float64{res.LagWithPersistent}}
+	return s.copyLast(), nil
+}
+
+func (s *Scaler) copyLast() scalers.Sample {
+	return scalers.Sample{Values: slices.Clone(s.last.Values), ActivationValues: slices.Clone(s.last.ActivationValues)}
 }
 
 // partitions lists the offsets of the partitions this trigger watches.
@@ -237,10 +255,12 @@ func (s *Scaler) partitions(r *reading) ([]partitionOffsets, error) {
 		if !ok {
 			return nil, fmt.Errorf("topic %q: no end offsets in this reading", t)
 		}
+		selected := 0
 		for p, end := range ends {
 			if !s.md.PartitionLimitation.contains(int32(p)) {
 				continue
 			}
+			selected++
 			if end < 0 {
 				return nil, fmt.Errorf("topic %q partition %d: end offset unknown", t, p)
 			}
@@ -249,6 +269,9 @@ func (s *Scaler) partitions(r *reading) ([]partitionOffsets, error) {
 				c = -1
 			}
 			out = append(out, partitionOffsets{Topic: t, Partition: int32(p), End: end, Committed: c})
+		}
+		if selected == 0 && len(ends) > 0 {
+			return nil, fmt.Errorf("partitionLimitation selects none of the %d partitions of topic %q (numbered 0 to %d)", len(ends), t, len(ends)-1)
 		}
 	}
 	return out, nil

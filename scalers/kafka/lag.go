@@ -41,7 +41,8 @@ type partitionKey struct {
 //   - committed: end - committed (never below zero);
 //   - nothing committed, offsetResetPolicy latest: 1 (the consumer would start at the end, but something
 //     must wake it to commit a first offset), or 0 with scaleToZeroOnInvalidOffset;
-//   - nothing committed, offsetResetPolicy earliest: end (everything would be read);
+//   - nothing committed, offsetResetPolicy earliest: end (everything would be read), or 0 with
+//     scaleToZeroOnInvalidOffset (as KEDA does since it applied that option to both policies);
 //   - excludePersistentLag: a partition whose committed offset has not moved since the previous reading
 //     counts 0 toward Lag (but still toward LagWithPersistent). previous is updated in place.
 //
@@ -62,11 +63,9 @@ func computeLag(parts []partitionOffsets, o lagOptions, previous map[partitionKe
 			withLag++
 		}
 	}
-	if previous != nil {
-		for k := range previous {
-			if _, ok := seen[k]; !ok {
-				delete(previous, k) // a partition no longer watched
-			}
+	for k := range previous {
+		if _, ok := seen[k]; !ok {
+			delete(previous, k) // a partition no longer watched
 		}
 	}
 	n := len(parts)
@@ -89,10 +88,10 @@ func computeLag(parts []partitionOffsets, o lagOptions, previous map[partitionKe
 func partitionLag(p partitionOffsets, o lagOptions, previous map[partitionKey]int64, k partitionKey) (lag, withPersistent int64) {
 	if p.Committed < 0 {
 		switch {
-		case o.Earliest:
-			return max(p.End, 0), max(p.End, 0)
 		case o.ScaleToZeroOnInvalidOffset:
 			return 0, 0
+		case o.Earliest:
+			return max(p.End, 0), max(p.End, 0)
 		default:
 			return 1, 1
 		}

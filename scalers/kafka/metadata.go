@@ -52,19 +52,37 @@ func (m *metadata) Validate() error {
 	if m.SASL != "none" && (m.Username == "" || m.Password == "") {
 		errs = append(errs, fmt.Sprintf("sasl %s needs username and password (password from a TriggerAuthentication)", m.SASL))
 	}
-	if m.SASL == "none" && (m.Username != "" || m.Password != "") {
-		errs = append(errs, "username and password are set but sasl is none; set sasl to plaintext, scram_sha256 or scram_sha512")
+	if set := setKeys(map[string]bool{"username": m.Username != "", "password": m.Password != ""}); m.SASL == "none" && set != "" {
+		errs = append(errs, set+" set but sasl is none; set sasl to plaintext, scram_sha256 or scram_sha512")
 	}
 	if (m.Cert == "") != (m.Key == "") {
 		errs = append(errs, "cert and key go together: set both for TLS client authentication, or neither")
 	}
-	if m.TLS == "disable" && (m.CA != "" || m.Cert != "" || m.UnsafeSSL) {
-		errs = append(errs, "ca, cert, key or unsafeSsl are set but tls is disable; set tls: enable")
+	if set := setKeys(map[string]bool{"ca": m.CA != "", "cert": m.Cert != "", "key": m.Key != "", "unsafeSsl": m.UnsafeSSL}); m.TLS == "disable" && set != "" {
+		errs = append(errs, set+" set but tls is disable; set tls: enable")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// setKeys lists the keys that are set, as "a is" or "a, b are", or "" when none is.
+func setKeys(set map[string]bool) string {
+	var keys []string
+	for k, ok := range set {
+		if ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	switch len(keys) {
+	case 0:
+		return ""
+	case 1:
+		return keys[0] + " is"
+	}
+	return strings.Join(keys, ", ") + " are"
 }
 
 // partitionSet is a partitionLimitation: "1,2,10-12" is partitions 1, 2, 10, 11 and 12.
