@@ -147,6 +147,10 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		}
 		return requests(list)
 	})
+	copts := controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}
+	if opts.SkipNameValidation {
+		copts.SkipNameValidation = ptr(true) // else the manager's setting applies
+	}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("scaledconsumer").
 		For(&ebbv1.ScaledConsumer{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -154,7 +158,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, sameTarget, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&ebbv1.TriggerAuthentication{}, byAuth).
 		WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles, SkipNameValidation: &opts.SkipNameValidation}).
+		WithOptions(copts).
 		Complete(r)
 	if err != nil {
 		return nil, err
