@@ -21,7 +21,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 )
 
 // ServerOptions configure a Server. The zero value of each optional field picks the default its comment
@@ -59,15 +58,11 @@ func NewServer(cfg *rest.Config, h http.Handler, opts ServerOptions) (*Server, e
 	if err != nil {
 		return nil, err
 	}
-	filter, err := filters.WithAuthenticationAndAuthorization(cfg, httpClient)
-	if err != nil {
-		return nil, fmt.Errorf("values server: delegated authentication: %w", err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle(Path, h)
-	authed, err := filter(klog.Background().WithName("values-server"), mux)
+	authed, err := withDelegatedAuth(cfg, httpClient, klog.Background().WithName("values-server"), mux)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("values server: %w", err)
 	}
 	s := &Server{handler: authed, tls: &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}}
 	if opts.CertDir != "" {
