@@ -89,6 +89,9 @@ func NewServer(cfg *rest.Config, h http.Handler, opts ServerOptions) (*Server, e
 	return s, nil
 }
 
+// Close stops listening, for a Server that will not be started.
+func (s *Server) Close() error { return s.listener.Close() }
+
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.listener.Addr() }
 
