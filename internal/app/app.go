@@ -149,6 +149,9 @@ func newManager(o Options, h *handover) (_ ctrl.Manager, err error) {
 			return nil, fmt.Errorf("leader election: %w", err)
 		}
 		mo.LeaderElectionResourceLockInterface = lock
+		// Not used to find the Lease with a lock given, but it names the leader election in logs and in
+		// the leader_election_master_status metric.
+		mo.LeaderElectionID = leaderElectionID(o)
 	}
 	mgr, err := ctrl.NewManager(o.Config, mo)
 	if err != nil {
