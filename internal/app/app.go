@@ -98,7 +98,9 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return fmt.Errorf("metrics API server: %w", err)
 		}
-		server.GenericAPIServer.AddReadyzChecks(apihealthz.NamedCheck("values-from-leader", h.ready))
+		if err := server.GenericAPIServer.AddReadyzChecks(apihealthz.NamedCheck("values-from-leader", h.ready)); err != nil {
+			return fmt.Errorf("metrics API server: %w", err)
+		}
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	if o.Controller {

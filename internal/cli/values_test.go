@@ -229,7 +229,7 @@ func rawMetric(t *testing.T, env *testenv.Env, ns, metric, sc string) (string, e
 	path := fmt.Sprintf("/apis/external.metrics.k8s.io/v1beta1/namespaces/%s/%s?labelSelector=%s%%3D%s", ns, metric, ebbv1.ScaledConsumerLabel, sc)
 	out, err := exec.CommandContext(t.Context(), filepath.Join(env.BinDir, "kubectl"), "--kubeconfig", env.Kubeconfig, "get", "--raw", path).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("kubectl get --raw %s: %v: %s", path, err, out)
+		return "", fmt.Errorf("kubectl get --raw %s: %w: %s", path, err, out)
 	}
 	var list struct {
 		Items []struct {
@@ -237,7 +237,7 @@ func rawMetric(t *testing.T, env *testenv.Env, ns, metric, sc string) (string, e
 		} `json:"items"`
 	}
 	if err := json.Unmarshal(out, &list); err != nil {
-		return "", fmt.Errorf("decoding %s: %v", out, err)
+		return "", fmt.Errorf("decoding %s: %w", out, err)
 	}
 	if len(list.Items) != 1 {
 		return "", fmt.Errorf("want one item, got %s", out)
