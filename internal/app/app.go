@@ -90,8 +90,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 	h := &handover{store: o.Store}
 	if o.MetricsAPI != nil && (!o.Controller || o.LeaderElection) {
-		var err error
-		if h.client, err = newValuesClient(o, h); err != nil {
+		h.mirrors = true
+		c, err := newValuesClient(o, h)
+		switch {
+		case err == nil:
+			h.client = c
+		case o.Controller:
+			// Not fatal next to a controller: this process serves its own values once it leads, and until
+			// then it reports not ready, with err, rather than serving an empty store.
+			h.clientErr = err
+		default:
 			return err
 		}
 		server, err := o.MetricsAPI.Server()
@@ -171,7 +179,7 @@ func newManager(o Options, h *handover) (_ ctrl.Manager, err error) {
 		return nil, err
 	}
 	elected := electedRunnable{h: h}
-	if h.client != nil {
+	if h.mirrors {
 		elected.live = liveScaledConsumers(mgr)
 		if err := mgr.Add(mirrorRunnable{h: h}); err != nil {
 			return nil, err

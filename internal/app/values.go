@@ -38,7 +38,11 @@ type handover struct {
 	// stopMirror ends the client's run; set by the mirror runnable.
 	stopMirror context.CancelFunc
 
-	client *valuesync.Client // nil when this process does not mirror
+	// mirrors is set when this process mirrors the leader while it follows; client does it, unless it
+	// could not be made (clientErr).
+	mirrors   bool
+	client    *valuesync.Client
+	clientErr error
 }
 
 // Replace makes handover a valuesync.Sink that writes only while this process follows: a snapshot that
@@ -71,10 +75,15 @@ func (h *handover) Leading() bool {
 // ready is a readiness check: a follower's metrics API is ready once it has the leader's values, so the
 // Service does not send the HPA to a replica that would answer Not Found for everything.
 func (h *handover) ready(*http.Request) error {
-	if h.client == nil || h.Leading() || h.client.Synced() {
+	switch {
+	case !h.mirrors || h.Leading():
 		return nil
+	case h.clientErr != nil:
+		return fmt.Errorf("cannot mirror the leader's metric values: %w", h.clientErr)
+	case !h.client.Synced():
+		return errors.New("no metric values from the leader yet")
 	}
-	return errors.New("no metric values from the leader yet")
+	return nil
 }
 
 // mirrorRunnable runs the values client while the process follows. It runs on every replica
@@ -93,6 +102,10 @@ func (m mirrorRunnable) Start(ctx context.Context) error {
 	}
 	m.h.stopMirror = cancel
 	m.h.mu.Unlock()
+	if m.h.client == nil {
+		klog.FromContext(ctx).Error(m.h.clientErr, "this replica cannot mirror the leader's metric values; it reports not ready until it leads")
+		return nil
+	}
 	return m.h.client.Run(ctx)
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -74,8 +75,25 @@ func TestMirrorRunnableStopsOnElection(t *testing.T) {
 }
 
 func TestReady(t *testing.T) {
-	h := &handover{store: metricstore.New()}
-	if err := h.ready(nil); err != nil {
-		t.Errorf("a process that does not mirror is not ready: %v", err)
+	tests := []struct {
+		name      string
+		h         *handover
+		lead      bool
+		wantReady bool
+	}{
+		{name: "not-mirroring", h: &handover{}, wantReady: true},
+		{name: "follower-without-client", h: &handover{mirrors: true, clientErr: errors.New("no token")}},
+		{name: "leader-without-client", h: &handover{mirrors: true, clientErr: errors.New("no token")}, lead: true, wantReady: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.h.store = metricstore.New()
+			if tc.lead {
+				tc.h.lead()
+			}
+			if err := tc.h.ready(nil); (err == nil) != tc.wantReady {
+				t.Errorf("ready() = %v, want ready %v", err, tc.wantReady)
+			}
+		})
 	}
 }
