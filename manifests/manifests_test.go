@@ -195,6 +195,8 @@ func TestInstall(t *testing.T) {
 		{"create-event", ebbSA, authorizationv1.ResourceAttributes{Namespace: "shop", Group: "events.k8s.io", Resource: "events", Verb: "create"}, true},
 		{"update-own-lease", ebbSA, authorizationv1.ResourceAttributes{Namespace: "ebb-system", Group: "coordination.k8s.io", Resource: "leases", Verb: "update"}, true},
 		{"leader-election-event", ebbSA, authorizationv1.ResourceAttributes{Namespace: "ebb-system", Resource: "events", Verb: "create"}, true},
+		// A follower reads the Lease to find the leader's values endpoint.
+		{"read-leader-lease", ebbSA, authorizationv1.ResourceAttributes{Namespace: "ebb-system", Group: "coordination.k8s.io", Resource: "leases", Name: "ebb-controller-leader", Verb: "get"}, true},
 		// The metrics API server's delegated authentication and authorization.
 		{"read-authentication-configmap", ebbSA, authorizationv1.ResourceAttributes{Namespace: "kube-system", Resource: "configmaps", Name: "extension-apiserver-authentication", Verb: "get"}, true},
 		{"create-tokenreview", ebbSA, authorizationv1.ResourceAttributes{Group: "authentication.k8s.io", Resource: "tokenreviews", Verb: "create"}, true},
@@ -230,6 +232,41 @@ func TestInstall(t *testing.T) {
 			}
 			if allowed != tc.want {
 				t.Errorf("%s %+v: allowed=%v, want %v (%s)", tc.user, tc.attrs, allowed, tc.want, reason)
+			}
+		})
+	}
+
+	// The values endpoint (rbac/values.yaml): followers, as ebb, get the leader's values; nobody else.
+	for _, tc := range []struct {
+		name  string
+		user  string
+		attrs authorizationv1.NonResourceAttributes
+		want  bool
+	}{
+		{"get-values", ebbSA, authorizationv1.NonResourceAttributes{Path: "/ebb/v1/values", Verb: "get"}, true},
+		{"no-other-values-verb", ebbSA, authorizationv1.NonResourceAttributes{Path: "/ebb/v1/values", Verb: "post"}, false},
+		{"hpa-no-values", hpaSA, authorizationv1.NonResourceAttributes{Path: "/ebb/v1/values", Verb: "get"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:                  tc.user,
+				Groups:                []string{"system:serviceaccounts", "system:serviceaccounts:" + strings.Split(tc.user, ":")[2], "system:authenticated"},
+				NonResourceAttributes: &tc.attrs,
+			}}
+			var allowed bool
+			err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+				got, err := env.Kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+				if err != nil {
+					return false, err
+				}
+				allowed = got.Status.Allowed
+				return allowed || !tc.want, nil
+			})
+			if err != nil && !wait.Interrupted(err) {
+				t.Fatal(err)
+			}
+			if allowed != tc.want {
+				t.Errorf("%s %+v: allowed=%v, want %v", tc.user, tc.attrs, allowed, tc.want)
 			}
 		})
 	}

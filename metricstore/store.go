@@ -1,6 +1,7 @@
 package metricstore
 
 import (
+	"cmp"
 	"slices"
 	"sync"
 	"time"
@@ -33,21 +34,45 @@ func (e Entry) Stale(now time.Time) bool {
 	return e.StaleAfter > 0 && now.Sub(e.Time) > e.StaleAfter
 }
 
+// Item is one Key with its Entry, as Snapshot returns and Replace takes them.
+type Item struct {
+	Key   Key
+	Entry Entry
+}
+
 // Store is safe for concurrent use. The zero value is not usable; call New.
+//
+// Every change (Set, a Forget that drops something, Replace) increments the store's revision, so a reader
+// can tell whether anything changed since it last looked (Revision, Snapshot) and wait for the next change
+// (Changed).
 type Store struct {
 	mu      sync.RWMutex
 	entries map[Key]Entry
+	rev     uint64
+	// changed is closed at the next change; it is made when the first waiter asks for it, so a store
+	// nobody waits on allocates nothing per change.
+	changed chan struct{}
 }
 
-// New returns an empty Store.
+// New returns an empty Store at revision 0.
 func New() *Store {
 	return &Store{entries: map[Key]Entry{}}
+}
+
+// bump records a change; s.mu is held for writing.
+func (s *Store) bump() {
+	s.rev++
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 }
 
 // Set records the value for k.
 func (s *Store) Set(k Key, e Entry) {
 	s.mu.Lock()
 	s.entries[k] = e
+	s.bump()
 	s.mu.Unlock()
 }
 
@@ -60,13 +85,17 @@ func (s *Store) Get(k Key) (Entry, bool) {
 }
 
 // Forget drops every metric of a ScaledConsumer (when it is deleted) except those named in keep (when its
-// triggers change).
+// triggers change). It changes the revision only when it dropped something.
 func (s *Store) Forget(namespace, scaledConsumer string, keep ...string) {
 	s.mu.Lock()
+	n := len(s.entries)
 	for k := range s.entries {
 		if k.Namespace == namespace && k.ScaledConsumer == scaledConsumer && !slices.Contains(keep, k.Metric) {
 			delete(s.entries, k)
 		}
+	}
+	if len(s.entries) != n {
+		s.bump()
 	}
 	s.mu.Unlock()
 }
@@ -85,4 +114,57 @@ func (s *Store) MetricNames() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// Revision is the number of changes the store has seen.
+func (s *Store) Revision() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rev
+}
+
+// Snapshot returns every entry, sorted by key, and the revision they are at.
+func (s *Store) Snapshot() (rev uint64, items []Item) {
+	s.mu.RLock()
+	items = make([]Item, 0, len(s.entries))
+	for k, e := range s.entries {
+		items = append(items, Item{Key: k, Entry: e})
+	}
+	rev = s.rev
+	s.mu.RUnlock()
+	slices.SortFunc(items, func(a, b Item) int { return compareKeys(a.Key, b.Key) })
+	return rev, items
+}
+
+// Replace makes items the store's whole content, at once: a reader sees either the old content or the
+// new. When a key appears more than once the last wins. It always changes the revision.
+func (s *Store) Replace(items []Item) {
+	entries := make(map[Key]Entry, len(items))
+	for _, it := range items {
+		entries[it.Key] = it.Entry
+	}
+	s.mu.Lock()
+	s.entries = entries
+	s.bump()
+	s.mu.Unlock()
+}
+
+// Changed returns a channel that is closed once the store's revision is above after: at once when it is
+// already. Any number of goroutines may wait on it; they share one channel per revision.
+func (s *Store) Changed(after uint64) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rev > after {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
+}
+
+func compareKeys(a, b Key) int {
+	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.ScaledConsumer, b.ScaledConsumer), cmp.Compare(a.Metric, b.Metric))
 }

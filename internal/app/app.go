@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	apihealthz "k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -48,6 +51,30 @@ type Options struct {
 
 	// MetricsAPI, when not nil, is run as the external metrics API server; its flags are parsed.
 	MetricsAPI *basecmd.AdapterBase
+
+	// Values are mirrored from the leader (package valuesync) into Store whenever this process serves
+	// the metrics API without polling: always when it runs without the controller, and while it does not
+	// lead when it runs a leader-elected controller. Otherwise the metrics API reads the poller's values
+	// in-process.
+
+	// ValuesBindAddress is where the controller role serves its values to followers, such as ":8443";
+	// it answers only while this process leads. Default "" (or "0"): off, so that in-process users (tests,
+	// `ebb dev`) open no port they did not ask for; the ebb command defaults it to ":8443".
+	ValuesBindAddress string
+	// ValuesCertDir holds the values server's tls.crt and tls.key. Default "": a self-signed certificate,
+	// whose key the leader Lease advertises for followers to pin.
+	ValuesCertDir string
+	// AdvertiseAddress is the address followers reach this process's values server at; the leader
+	// Lease advertises https://<AdvertiseAddress>:<port>. Default: $POD_IP, else the hostname.
+	AdvertiseAddress string
+	// ValuesEndpoint is the leader's values URL (https://host:port) to mirror. Default "": the one the
+	// leader Lease (LeaderElectionID in LeaderElectionNamespace) advertises.
+	ValuesEndpoint string
+	// ValuesCAFile verifies the leader's values certificate, and ValuesServerName is the name it must
+	// carry (default: the endpoint's host). Default "": the key the Lease advertises is pinned, or, when
+	// it advertises none, the certificate is not verified (see valuesync.ClientOptions).
+	ValuesCAFile     string
+	ValuesServerName string
 }
 
 // DefaultLeaderElectionID is the name of the Lease the controllers of one installation share.
@@ -61,13 +88,37 @@ func Run(ctx context.Context, o Options) error {
 	if o.Store == nil {
 		o.Store = metricstore.New()
 	}
+	h := &handover{store: o.Store}
+	if o.MetricsAPI != nil && (!o.Controller || o.LeaderElection) {
+		h.mirrors = true
+		c, err := newValuesClient(o, h)
+		switch {
+		case err == nil:
+			h.client = c
+		case o.Controller:
+			// Not fatal next to a controller: this process serves its own values once it leads, and until
+			// then it reports not ready, with err, rather than serving an empty store.
+			h.clientErr = err
+		default:
+			return err
+		}
+		server, err := o.MetricsAPI.Server()
+		if err != nil {
+			return fmt.Errorf("metrics API server: %w", err)
+		}
+		if err := server.GenericAPIServer.AddReadyzChecks(apihealthz.NamedCheck("values-from-leader", h.ready)); err != nil {
+			return fmt.Errorf("metrics API server: %w", err)
+		}
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	if o.Controller {
-		mgr, err := newManager(o)
+		mgr, err := newManager(o, h)
 		if err != nil {
 			return err
 		}
 		g.Go(func() error { return mgr.Start(ctx) })
+	} else if h.client != nil {
+		g.Go(func() error { return h.client.Run(ctx) })
 	}
 	if o.MetricsAPI != nil {
 		g.Go(func() error {
@@ -80,32 +131,70 @@ func Run(ctx context.Context, o Options) error {
 	return g.Wait()
 }
 
-func newManager(o Options) (ctrl.Manager, error) {
+func newManager(o Options, h *handover) (_ ctrl.Manager, err error) {
 	if o.Registry == nil {
 		return nil, errors.New("the controller needs a trigger registry")
 	}
-	id := o.LeaderElectionID
-	if id == "" {
-		id = DefaultLeaderElectionID
+	srv, err := newValuesServer(o, h)
+	if err != nil {
+		return nil, err
 	}
-	mgr, err := ctrl.NewManager(o.Config, ctrl.Options{
+	defer func() {
+		if err != nil && srv != nil {
+			_ = srv.Close()
+		}
+	}()
+	mo := ctrl.Options{
 		Scheme:                        scheme.New(),
 		Metrics:                       metricsserver.Options{BindAddress: or(o.MetricsBindAddress, ":8080")},
 		HealthProbeBindAddress:        or(o.HealthProbeBindAddress, ":8081"),
 		LeaderElection:                o.LeaderElection,
-		LeaderElectionID:              id,
-		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       ptr(10 * time.Second),
-	})
+	}
+	var lock *resourcelock.LeaseLock
+	var identity string
+	if o.LeaderElection {
+		if lock, identity, err = newLeaderLock(o, srv); err != nil {
+			return nil, fmt.Errorf("leader election: %w", err)
+		}
+		mo.LeaderElectionResourceLockInterface = lock
+		// Not used to find the Lease with a lock given, but it names the leader election in logs and in
+		// the leader_election_master_status metric.
+		mo.LeaderElectionID = leaderElectionID(o)
+	}
+	mgr, err := ctrl.NewManager(o.Config, mo)
 	if err != nil {
 		return nil, fmt.Errorf("building the controller manager: %w", err)
+	}
+	if lock != nil {
+		// client-go's leader election records core/v1 events ("... became leader"), as controller-runtime's
+		// own lock does.
+		lock.LockConfig.EventRecorder = mgr.GetEventRecorderFor(strings.Fields(identity)[0]) //nolint:staticcheck // resourcelock takes the core/v1 recorder
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
+	}
+	elected := electedRunnable{h: h}
+	if h.mirrors {
+		elected.live = liveScaledConsumers(mgr)
+		if err := mgr.Add(mirrorRunnable{h: h}); err != nil {
+			return nil, err
+		}
+		if err := mgr.AddReadyzCheck("values-from-leader", h.ready); err != nil {
+			return nil, err
+		}
+	}
+	if err := mgr.Add(elected); err != nil {
+		return nil, err
+	}
+	if srv != nil {
+		if err := mgr.Add(srv); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := controller.Setup(mgr, controller.Options{
 		Registry:                o.Registry,

@@ -49,6 +49,10 @@ type runFlags struct {
 	leaderElectionID        string
 	leaderElectionNamespace string
 	maxConcurrent           int
+
+	valuesAddr, valuesCertDir, advertiseAddr string
+	valuesEndpoint, valuesCAFile             string
+	valuesServerName                         string
 }
 
 func (f *runFlags) addCommon(fs *pflag.FlagSet) {
@@ -62,9 +66,26 @@ func (f *runFlags) addController(fs *pflag.FlagSet) {
 	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", `Address of the Prometheus /metrics endpoint ("0" turns it off)`)
 	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", `Address of /healthz and /readyz ("0" turns them off)`)
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "Run the controller only while holding the leader Lease (set it when running more than one replica)")
+	f.addLease(fs)
+	fs.IntVar(&f.maxConcurrent, "max-concurrent-reconciles", 8, "ScaledConsumers reconciled in parallel")
+	fs.StringVar(&f.valuesAddr, "values-bind-address", ":8443", `Address of the HTTPS endpoint (/ebb/v1/values) from which metrics API servers that do not poll mirror the leader's values ("0" turns it off)`)
+	fs.StringVar(&f.valuesCertDir, "values-cert-dir", "", "Directory with tls.crt and tls.key for the values endpoint (reloaded when they change); default: a self-signed certificate whose key the leader Lease advertises for pinning")
+	fs.StringVar(&f.advertiseAddr, "advertise-address", "", "Address other ebb processes reach the values endpoint at, advertised in the leader Lease; default: $POD_IP, else the hostname")
+}
+
+// addLease adds the flags that name the leader Lease: the controller takes it, the metrics API server
+// reads it to find the leader's values endpoint.
+func (f *runFlags) addLease(fs *pflag.FlagSet) {
 	fs.StringVar(&f.leaderElectionID, "leader-election-id", app.DefaultLeaderElectionID, "Name of the leader Lease")
 	fs.StringVar(&f.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader Lease; default: the pod's namespace")
-	fs.IntVar(&f.maxConcurrent, "max-concurrent-reconciles", 8, "ScaledConsumers reconciled in parallel")
+}
+
+// addMirror adds the flags of the values client, which mirrors the leader's values into a metrics API
+// server that does not poll.
+func (f *runFlags) addMirror(fs *pflag.FlagSet) {
+	fs.StringVar(&f.valuesEndpoint, "values-endpoint", "", "URL (https://host:port) of the leader's values endpoint; default: the one the leader Lease advertises")
+	fs.StringVar(&f.valuesCAFile, "values-ca-file", "", "PEM CA bundle that verifies the leader's values certificate (set it when the controller has --values-cert-dir); default: pin the key the leader Lease advertises, and if it advertises none, do not verify")
+	fs.StringVar(&f.valuesServerName, "values-server-name", "", "Name the leader's values certificate must carry when --values-ca-file is set; default: the endpoint's host")
 }
 
 // setup configures logging and returns the client configuration.
@@ -120,6 +141,11 @@ func newRoleCommand(use, short string, withController, withMetricsAPI bool) *cob
 	f.addCommon(cmd.Flags())
 	if withController {
 		f.addController(cmd.Flags())
+	} else {
+		f.addLease(cmd.Flags())
+	}
+	if withMetricsAPI {
+		f.addMirror(cmd.Flags())
 	}
 	var o app.Options
 	var provider *metricsapi.Provider
@@ -139,14 +165,16 @@ func newRoleCommand(use, short string, withController, withMetricsAPI bool) *cob
 		if provider != nil {
 			ctrlmetrics.Registry.MustRegister(provider.Collectors()...)
 		}
+		o.LeaderElectionID, o.LeaderElectionNamespace = f.leaderElectionID, f.leaderElectionNamespace
 		if withController {
 			o.Controller, o.Registry = true, Registry()
 			o.MetricsBindAddress, o.HealthProbeBindAddress = f.metricsAddr, f.healthAddr
-			o.LeaderElection, o.LeaderElectionID, o.LeaderElectionNamespace = f.leaderElect, f.leaderElectionID, f.leaderElectionNamespace
+			o.LeaderElection = f.leaderElect
 			o.MaxConcurrentReconciles = f.maxConcurrent
+			o.ValuesBindAddress, o.ValuesCertDir, o.AdvertiseAddress = f.valuesAddr, f.valuesCertDir, f.advertiseAddr
 		}
-		if !withController && withMetricsAPI {
-			klog.Background().Info("running the metrics API server alone: it serves the values of this process's store, which no controller fills; run `ebb run` unless you serve values another way")
+		if withMetricsAPI {
+			o.ValuesEndpoint, o.ValuesCAFile, o.ValuesServerName = f.valuesEndpoint, f.valuesCAFile, f.valuesServerName
 		}
 		err = app.Run(cmd.Context(), o)
 		if err != nil && strings.Contains(err.Error(), "context canceled") && cmd.Context().Err() != nil {

@@ -28,6 +28,7 @@ import (
 type ebbProcess struct {
 	cmd     *exec.Cmd
 	metrics string // base URL of its /metrics endpoint
+	health  string // base URL of its /healthz and /readyz
 	mu      sync.Mutex
 	stderr  bytes.Buffer
 	exited  chan error
@@ -45,12 +46,17 @@ func (p *ebbProcess) logs() string {
 	return p.stderr.String()
 }
 
-// startEbbProcess runs the ebb binary with args plus its own metrics and health ports.
+// startEbbProcess runs the ebb binary with args plus, for the commands that run the controller, its own
+// metrics, health and values ports.
 func startEbbProcess(t *testing.T, args ...string) *ebbProcess {
 	t.Helper()
 	metricsPort, healthPort := testenv.FreePort(t), testenv.FreePort(t)
-	args = append(args, "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort), "--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(healthPort))
-	p := &ebbProcess{cmd: exec.Command(testenv.EbbBinary(t), args...), metrics: "http://127.0.0.1:" + strconv.Itoa(metricsPort), exited: make(chan error, 1)}
+	if args[0] == "run" || args[0] == "controller" {
+		// Not the default ports (:8443 for values), which two processes on one machine cannot share.
+		args = append(args, "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort), "--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(healthPort),
+			"--values-bind-address=127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)), "--advertise-address=127.0.0.1")
+	}
+	p := &ebbProcess{cmd: exec.Command(testenv.EbbBinary(t), args...), metrics: "http://127.0.0.1:" + strconv.Itoa(metricsPort), health: "http://127.0.0.1:" + strconv.Itoa(healthPort), exited: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
