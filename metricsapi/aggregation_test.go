@@ -21,7 +21,7 @@ import (
 )
 
 // startAdapter runs the metrics API server on a free port with delegated authn/authz against env.
-func startAdapter(t *testing.T, env *testenv.Env, p provider.ExternalMetricsProvider) int {
+func startAdapter(t testing.TB, env *testenv.Env, p provider.ExternalMetricsProvider) int {
 	t.Helper()
 	port := testenv.FreePort(t)
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
