@@ -26,6 +26,8 @@ type triggerView struct {
 	Backlog bool
 	// FallbackDue: the trigger has failed failureThreshold times in a row.
 	FallbackDue bool
+	// LastActive is when the trigger's sample was last active (zero: unknown).
+	LastActive time.Time
 }
 
 // activationInput is everything the activation decision reads. It holds no clients: the decision is a
@@ -78,7 +80,15 @@ func decideActivation(in activationInput) activationResult {
 		backlog = backlog || t.Backlog
 		fallbackDue = fallbackDue || t.FallbackDue
 	}
-	if res.Active {
+	// The cooldown runs from the last active sample, not from this decision: while steadily active, ebb
+	// decides only now and then, and stamping decisions would shorten the cooldown by up to that gap.
+	for _, t := range in.Triggers {
+		if !t.LastActive.IsZero() && (res.LastActive == nil || t.LastActive.After(*res.LastActive)) {
+			la := t.LastActive
+			res.LastActive = &la
+		}
+	}
+	if res.Active && !anySampleTime(in.Triggers) {
 		now := in.Now
 		res.LastActive = &now
 	}
@@ -132,8 +142,8 @@ func decideActivation(in activationInput) activationResult {
 		return res
 	}
 	due := in.Created.Add(in.InitialCooldown)
-	if in.LastActive != nil {
-		if d := in.LastActive.Add(in.Cooldown); d.After(due) {
+	if res.LastActive != nil {
+		if d := res.LastActive.Add(in.Cooldown); d.After(due) {
 			due = d
 		}
 	}
@@ -143,15 +153,24 @@ func decideActivation(in activationInput) activationResult {
 		return res
 	}
 	res.Scale, res.Reason = ptr(idleLevel), ReasonCooledDown
-	res.Message = fmt.Sprintf("no trigger active since %s; scaling from %d to %d", since(in), in.Current, idleLevel)
+	res.Message = fmt.Sprintf("no trigger active since %s; scaling from %d to %d", since(res.LastActive), in.Current, idleLevel)
 	return res
 }
 
-func since(in activationInput) string {
-	if in.LastActive == nil {
+func anySampleTime(ts []triggerView) bool {
+	for _, t := range ts {
+		if !t.LastActive.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+func since(last *time.Time) string {
+	if last == nil {
 		return "creation"
 	}
-	return in.LastActive.UTC().Format(time.RFC3339)
+	return last.UTC().Format(time.RFC3339)
 }
 
 func pausedReplicasText(n int32) string {

@@ -363,3 +363,37 @@ func TestDecideActivationSequence(t *testing.T) {
 		})
 	}
 }
+
+// The cooldown runs from the last active sample the poller saw, not from the time of the decision, and
+// status.lastActiveTime never moves backwards.
+func TestLastActiveFromSamples(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	sampled := t0.Add(-25 * time.Second)
+	older := t0.Add(-time.Hour)
+	newer := t0.Add(-5 * time.Second)
+	tests := []struct {
+		name   string
+		status *time.Time
+		views  []triggerView
+		want   time.Time
+	}{
+		{name: "active-uses-sample-time", views: []triggerView{{Sampled: true, Active: true, LastActive: sampled}}, want: sampled},
+		{name: "newest-trigger-wins", views: []triggerView{{Sampled: true, LastActive: older}, {Sampled: true, Active: true, LastActive: sampled}}, want: sampled},
+		{name: "status-newer-kept", status: &newer, views: []triggerView{{Sampled: true, LastActive: sampled}}, want: newer},
+		{name: "no-sample-time-active-uses-now", views: []triggerView{{Sampled: true, Active: true}}, want: t0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := decideActivation(activationInput{Now: t0, Created: older, Cooldown: time.Minute, LastActive: tc.status, Current: 1, Triggers: tc.views})
+			if res.LastActive == nil || !res.LastActive.Equal(tc.want) {
+				t.Errorf("LastActive = %v, want %v", res.LastActive, tc.want)
+			}
+		})
+	}
+	// Idle after an active sample 25 s ago with a 60 s cooldown: 35 s left, counted from the sample.
+	res := decideActivation(activationInput{Now: t0, Created: older, Cooldown: time.Minute, Current: 1,
+		Triggers: []triggerView{{Sampled: true, LastActive: sampled}}})
+	if res.Scale != nil || res.RecheckAfter != 35*time.Second {
+		t.Errorf("decision = scale %v, recheck %v; want no scale and a recheck in 35s", res.Scale, res.RecheckAfter)
+	}
+}

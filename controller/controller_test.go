@@ -501,3 +501,42 @@ func TestTargetProblems(t *testing.T) {
 	h.create(sc)
 	h.waitCondition("nokind", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonTargetNotFound)
 }
+
+// An HPA the API server refuses (a behavior the CRD accepts but HPA validation does not) is reported, and
+// does not stop ebb from waking a target at zero: activation goes through /scale, not the HPA.
+func TestHPARefusedStillWakes(t *testing.T) {
+	h := newHarness(t)
+	h.deployment("worker", 0)
+	h.set("lag", 50)
+	sc := h.scaledConsumer("worker", "worker", "lag")
+	sc.Spec.HPA = &ebbv1.HPAConfig{Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
+		ScaleUp: &autoscalingv2.HPAScalingRules{StabilizationWindowSeconds: ptr[int32](4000)}, // the HPA allows 3600
+	}}
+	h.create(sc)
+	c := h.waitCondition("worker", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonHPAApplyFailed)
+	if !strings.Contains(c.Message, "stabilizationWindowSeconds") {
+		t.Errorf("Ready message = %q, want the API server's reason", c.Message)
+	}
+	h.waitReplicas("worker", 1)
+}
+
+// spec.hpa.name adopts only an HPA of the same target: naming another workload's HPA is refused and
+// leaves it alone.
+func TestAdoptionOnlyOfSameTarget(t *testing.T) {
+	h := newHarness(t)
+	h.deployment("orders", 1)
+	h.deployment("payments", 3)
+	h.set("lag", 0)
+	h.create(foreignHPA(h.ns, "payments", "payments"))
+	sc := h.scaledConsumer("orders", "orders", "lag")
+	sc.Spec.HPA = &ebbv1.HPAConfig{Name: "payments"}
+	h.create(sc)
+	c := h.waitCondition("orders", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonHPANameTaken)
+	if !strings.Contains(c.Message, "Deployment payments") {
+		t.Errorf("Ready message = %q, want it to say what the HPA scales", c.Message)
+	}
+	hpa := h.hpa("payments")
+	if hpa.Spec.ScaleTargetRef.Name != "payments" || len(hpa.OwnerReferences) != 0 {
+		t.Errorf("HPA payments was changed: target %s, owners %v", hpa.Spec.ScaleTargetRef.Name, hpa.OwnerReferences)
+	}
+}

@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -18,6 +20,20 @@ const FieldManager = "ebb"
 
 // ManagedByLabel marks the objects ebb creates.
 const ManagedByLabel = "app.kubernetes.io/managed-by"
+
+// HPAHashAnnotation on an HPA ebb applied holds a hash of what ebb applied, so an unchanged HPA is not
+// applied again.
+const HPAHashAnnotation = "ebb.dev/applied-hash"
+
+// applyHash is a short hash of an apply configuration.
+func applyHash(hpa *autoscalingv2ac.HorizontalPodAutoscalerApplyConfiguration) (string, error) {
+	raw, err := json.Marshal(hpa)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:8]), nil
+}
 
 // HPAMetric is one external metric of the HPA: its name and its per-replica target.
 type HPAMetric struct {

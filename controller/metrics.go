@@ -63,12 +63,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// forget drops every series of one ScaledConsumer.
-func (m *Metrics) forget(namespace, name string) {
+// forgetTriggers drops the per-trigger series of one ScaledConsumer.
+func (m *Metrics) forgetTriggers(namespace, name string) {
 	l := prometheus.Labels{"namespace": namespace, "scaledconsumer": name}
 	m.TriggerValue.DeletePartialMatch(l)
 	m.TriggerActive.DeletePartialMatch(l)
 	m.TriggerErrors.DeletePartialMatch(l)
+}
+
+// forget drops every series of one ScaledConsumer.
+func (m *Metrics) forget(namespace, name string) {
+	l := prometheus.Labels{"namespace": namespace, "scaledconsumer": name}
+	m.forgetTriggers(namespace, name)
 	m.Condition.DeletePartialMatch(l)
 	m.ScaleActions.DeletePartialMatch(l)
 }

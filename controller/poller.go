@@ -47,6 +47,8 @@ type TriggerState struct {
 	Sampled bool
 	// Active: the last good sample was above an activation threshold.
 	Active bool
+	// LastActive is when a sample was last active (zero: not since the poll started).
+	LastActive time.Time
 	// Backlog: the last good sample reported work above zero (in its activation values).
 	Backlog             bool
 	LastPoll            time.Time
@@ -140,7 +142,8 @@ func (p *Poller) Ensure(key types.NamespacedName, spec PollSpec) {
 		p.stop(old)
 	}
 	p.store.Forget(key.Namespace, key.Name, keep...)
-	p.metrics.TriggerValue.DeletePartialMatch(map[string]string{"namespace": key.Namespace, "scaledconsumer": key.Name})
+	// The new poll writes its own series; a renamed or removed trigger's must not linger.
+	p.metrics.forgetTriggers(key.Namespace, key.Name)
 
 	ctx, cancel := context.WithCancel(p.base)
 	e := &pollEntry{spec: spec, cancel: cancel, done: make(chan struct{}), states: states}
@@ -288,6 +291,9 @@ func (p *Poller) record(key types.NamespacedName, e *pollEntry, i int, t PolledT
 			st.Active = st.Active || v > st.Specs[j].Activation
 			st.Backlog = st.Backlog || v > 0
 		}
+		if st.Active {
+			st.LastActive = now
+		}
 		for j, v := range r.values {
 			p.metrics.TriggerValue.WithLabelValues(key.Namespace, key.Name, t.Name, st.MetricNames[j]).Set(v)
 		}
@@ -316,10 +322,12 @@ func (p *Poller) record(key types.NamespacedName, e *pollEntry, i int, t PolledT
 		p.store.Set(metricstore.Key{Namespace: key.Namespace, ScaledConsumer: key.Name, Metric: st.MetricNames[j]}, entry)
 	}
 
+	// A changed error text alone does not wake the controller: during an outage, messages that name the
+	// broker tried would otherwise cost a reconcile and a status write every tick. Status catches up with
+	// the text at its next refresh.
 	return !prev.Sampled && st.Sampled ||
 		prev.Active != st.Active ||
 		(prev.Err == nil) != (st.Err == nil) ||
-		(prev.Err != nil && st.Err != nil && prev.Err.Error() != st.Err.Error()) ||
 		prev.FallbackDue != st.FallbackDue ||
 		prev.LastPoll.IsZero()
 }

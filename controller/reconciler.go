@@ -45,6 +45,7 @@ const (
 
 // +kubebuilder:rbac:groups=ebb.dev,resources=scaledconsumers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=ebb.dev,resources=scaledconsumers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=ebb.dev,resources=scaledconsumers/finalizers,verbs=update
 // +kubebuilder:rbac:groups=ebb.dev,resources=triggerauthentications,verbs=get;list;watch
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=*,resources=*/scale,verbs=get;update;patch
@@ -73,6 +74,7 @@ type Reconciler struct {
 
 	mu          sync.Mutex
 	lastWritten map[types.NamespacedName]time.Time
+	applied     map[types.NamespacedName]appliedHPA
 }
 
 // Reconcile brings one ScaledConsumer's HPA, replicas and status in line with its spec and triggers.
@@ -103,6 +105,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.Metrics.forget(key.Namespace, key.Name)
 	r.mu.Lock()
 	delete(r.lastWritten, key)
+	delete(r.applied, key)
 	r.mu.Unlock()
 }
 
@@ -197,10 +200,15 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 		after = *act.Scale
 	}
 	parked := !held && sc.Spec.IdleReplicas != nil && *sc.Spec.IdleReplicas > 0 && after <= *sc.Spec.IdleReplicas && !act.Active
-	if err := r.syncHPA(ctx, sc, states, !held && !parked); err != nil {
-		return ctrl.Result{}, err
+	// A failed apply does not stop ebb from waking the target or putting it on fallback replicas: those do
+	// not need the HPA. A failed removal does stop it, since the HPA would undo the parking.
+	hpaErr := r.syncHPA(ctx, sc, states, !held && !parked)
+	if hpaErr != nil && (held || parked) {
+		return ctrl.Result{}, hpaErr
 	}
 	switch {
+	case hpaErr != nil:
+		// syncHPA set Ready=False with the API server's message.
 	case held && perr == nil:
 		r.setCondition(sc, ebbv1.ConditionReady, metav1.ConditionTrue, ReasonPaused, "triggers are valid; scaling is paused")
 	case parked:
@@ -227,6 +235,11 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 	if act.RecheckAfter > 0 && act.RecheckAfter < res.RequeueAfter {
 		res.RequeueAfter = act.RecheckAfter
 	}
+	if hpaErr != nil && !apierrors.IsInvalid(hpaErr) && !apierrors.IsForbidden(hpaErr) {
+		return res, hpaErr // transient: retried with backoff
+	}
+	// An HPA the API server refuses (an out-of-range spec.hpa.behavior, say) is fixed in the spec, which
+	// reconciles again; retrying sooner would only repeat the refusal.
 	return res, nil
 }
 
@@ -310,7 +323,7 @@ func (r *Reconciler) activationInput(sc *ebbv1.ScaledConsumer, current int32, st
 		in.LastActive = ptr(t.Time)
 	}
 	for _, s := range states {
-		v := triggerView{Sampled: s.Sampled, Active: s.Active, Failing: s.Err != nil, FallbackDue: s.FallbackDue, Backlog: s.Backlog}
+		v := triggerView{Sampled: s.Sampled, Active: s.Active, Failing: s.Err != nil, FallbackDue: s.FallbackDue, Backlog: s.Backlog, LastActive: s.LastActive}
 		in.Triggers = append(in.Triggers, v)
 	}
 	return in
@@ -325,7 +338,7 @@ func (r *Reconciler) setActivityConditions(sc *ebbv1.ScaledConsumer, states []Tr
 			active = append(active, fmt.Sprintf("%s=%s", s.Name, formatValues(s)))
 		}
 		if s.Err != nil {
-			failing = append(failing, fmt.Sprintf("trigger %q failed %d time(s) in a row: %v", s.Name, s.ConsecutiveFailures, s.Err))
+			failing = append(failing, fmt.Sprintf("trigger %q is failing: %v", s.Name, s.Err))
 		}
 	}
 	switch {
@@ -435,7 +448,8 @@ func onlyValuesChanged(a, b ebbv1.ScaledConsumerStatus) bool {
 	strip := func(s ebbv1.ScaledConsumerStatus) ebbv1.ScaledConsumerStatus {
 		s = *s.DeepCopy()
 		for i := range s.Triggers {
-			s.Triggers[i].Value, s.Triggers[i].LastPollTime = "", nil
+			t := &s.Triggers[i]
+			t.Value, t.LastPollTime, t.ConsecutiveFailures, t.LastError = "", nil, 0, ""
 		}
 		return s
 	}
@@ -478,10 +492,46 @@ func (r *Reconciler) applyHPA(ctx context.Context, sc *ebbv1.ScaledConsumer, sta
 	if err != nil {
 		return err
 	}
+	// Skip the write when ebb applied exactly this (same hash) and nobody changed the HPA's spec since
+	// (same generation as ebb's apply left it). Not a diff: any change to the spec, by anyone, makes ebb
+	// apply again. This saves one write per ScaledConsumer per reconcile.
+	hash, err := applyHash(hpa)
+	if err != nil {
+		return err
+	}
+	hpa.WithAnnotations(map[string]string{HPAHashAnnotation: hash})
+	key := client.ObjectKeyFromObject(sc)
+	r.mu.Lock()
+	last, seen := r.applied[key]
+	r.mu.Unlock()
+	cached := &autoscalingv2.HorizontalPodAutoscaler{}
+	if seen && last.hash == hash {
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: *hpa.Name}, cached); err == nil &&
+			metav1.IsControlledBy(cached, sc) && cached.Annotations[HPAHashAnnotation] == hash && cached.Generation == last.generation {
+			return nil
+		}
+	}
 	start := time.Now()
 	err = r.Client.Apply(ctx, hpa, client.FieldOwner(FieldManager), client.ForceOwnership)
 	r.Metrics.HPAApplyDuration.Observe(time.Since(start).Seconds())
-	return err
+	if err != nil {
+		return err
+	}
+	if hpa.Generation != nil {
+		r.mu.Lock()
+		if r.applied == nil {
+			r.applied = map[types.NamespacedName]appliedHPA{}
+		}
+		r.applied[key] = appliedHPA{hash: hash, generation: *hpa.Generation}
+		r.mu.Unlock()
+	}
+	return nil
+}
+
+// appliedHPA is what ebb last applied for a ScaledConsumer: its hash and the generation it left.
+type appliedHPA struct {
+	hash       string
+	generation int64
 }
 
 // deleteOwnedHPAs deletes the HPAs this ScaledConsumer controls, except the one named keep.
@@ -541,9 +591,17 @@ func (r *Reconciler) conflict(ctx context.Context, sc *ebbv1.ScaledConsumer, hpa
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return "", "", err
-	case !metav1.IsControlledBy(h, sc) && !explicit:
+	case metav1.IsControlledBy(h, sc):
+	case !explicit:
 		return ReasonHPANameTaken, fmt.Sprintf("HPA %s exists and is not owned by this ScaledConsumer; delete it, or set spec.hpa.name: %s to let ebb adopt it",
 			hpaName, hpaName), nil
+	case targetKey(h.Spec.ScaleTargetRef.APIVersion, h.Spec.ScaleTargetRef.Kind, h.Spec.ScaleTargetRef.Name) != tk:
+		// Adopting would retarget another workload's HPA (and delete it with this ScaledConsumer).
+		return ReasonHPANameTaken, fmt.Sprintf("spec.hpa.name names HPA %s, which scales %s %s, not %s %s; ebb adopts only an HPA of the same target",
+			hpaName, h.Spec.ScaleTargetRef.Kind, h.Spec.ScaleTargetRef.Name, ref.Kind, ref.Name), nil
+	case metav1.GetControllerOf(h) != nil:
+		owner := metav1.GetControllerOf(h)
+		return ReasonHPANameTaken, fmt.Sprintf("spec.hpa.name names HPA %s, which %s %s controls; remove that owner first", hpaName, owner.Kind, owner.Name), nil
 	}
 	return "", "", nil
 }

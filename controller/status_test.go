@@ -41,8 +41,10 @@ func TestOnlyValuesChanged(t *testing.T) {
 		}, want: true},
 		{name: "first-value", change: func(s *ebbv1.ScaledConsumerStatus) { s.Triggers[1].Value = "" }, want: true},
 		{name: "active", change: func(s *ebbv1.ScaledConsumerStatus) { s.Triggers[1].Active = true }, want: false},
-		{name: "last-error", change: func(s *ebbv1.ScaledConsumerStatus) { s.Triggers[0].LastError = "broker down" }, want: false},
-		{name: "consecutive-failures", change: func(s *ebbv1.ScaledConsumerStatus) { s.Triggers[0].ConsecutiveFailures = 1 }, want: false},
+		// Error text and failure counts change every tick during an outage; the Fallback condition carries
+		// the transitions that matter, so these alone are throttled like values.
+		{name: "last-error", change: func(s *ebbv1.ScaledConsumerStatus) { s.Triggers[0].LastError = "broker down" }, want: true},
+		{name: "consecutive-failures", change: func(s *ebbv1.ScaledConsumerStatus) { s.Triggers[0].ConsecutiveFailures = 1 }, want: true},
 		{name: "trigger-removed", change: func(s *ebbv1.ScaledConsumerStatus) { s.Triggers = s.Triggers[:1] }, want: false},
 		{name: "trigger-renamed", change: func(s *ebbv1.ScaledConsumerStatus) { s.Triggers[1].Name = "nats" }, want: false},
 		{name: "condition", change: func(s *ebbv1.ScaledConsumerStatus) { s.Conditions[0].Message = "other" }, want: false},

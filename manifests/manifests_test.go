@@ -35,6 +35,7 @@ type grant struct {
 // TestGeneratedRBAC until it is listed here with the code that needs it.
 var controllerGrants = []grant{
 	{"", "ebb.dev", "scaledconsumers", "get list watch", "the manager's cache: For/Watches and Client.Get/List"},
+	{"", "ebb.dev", "scaledconsumers/finalizers", "update", "applyHPA: blockOwnerDeletion on the HPA's owner reference, under OwnerReferencesPermissionEnforcement"},
 	{"", "ebb.dev", "scaledconsumers/status", "patch", "writeStatus"},
 	{"", "ebb.dev", "scaledconsumers/status", "get update", "not called today (writeStatus patches); kubebuilder's usual pair"},
 	{"", "ebb.dev", "triggerauthentications", "get list watch", "the cache: Watches and Client.Get in triggers.go"},

@@ -67,7 +67,7 @@ type ScaledConsumerSpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="pollingInterval must be positive"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms')",message="pollingInterval must be at least 100ms"
 	// +optional
 	PollingInterval *metav1.Duration `json:"pollingInterval,omitempty"`
 

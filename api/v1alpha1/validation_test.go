@@ -146,7 +146,9 @@ scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: x}
 triggers: [{type: kafka, authenticationRef: {}}]
 `, wantField: "spec.triggers[0].authenticationRef.name", wantMessage: "Required value"},
 		{name: "polling-zero", spec: validSpec + "pollingInterval: 0s\n",
-			wantField: "spec.pollingInterval", wantMessage: "pollingInterval must be positive"},
+			wantField: "spec.pollingInterval", wantMessage: "pollingInterval must be at least 100ms"},
+		{name: "polling-too-fast", spec: validSpec + "pollingInterval: 10ms\n",
+			wantField: "spec.pollingInterval", wantMessage: "pollingInterval must be at least 100ms"},
 		{name: "polling-negative", spec: validSpec + "pollingInterval: -5s\n",
 			wantField: "spec.pollingInterval", wantMessage: "should match"},
 		{name: "polling-not-a-duration", spec: validSpec + "pollingInterval: fast\n",
