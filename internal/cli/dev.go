@@ -9,14 +9,7 @@ import (
 	"github.com/ebbscale/ebb/internal/devkafka"
 )
 
-func newDevCommand() *cobra.Command {
-	dev := &cobra.Command{
-		Use:   "dev",
-		Short: "Development environment: brokers and a control plane on this machine",
-	}
-	dev.AddCommand(newDevKafkaCommand())
-	return dev
-}
+func newDevCommand() *cobra.Command { return newDevCommandWithEnv() }
 
 func newDevKafkaCommand() *cobra.Command {
 	var (

@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
+	"k8s.io/klog/v2/textlogger"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ebbscale/ebb/controller"
+	"github.com/ebbscale/ebb/hack"
+	"github.com/ebbscale/ebb/internal/app"
+	"github.com/ebbscale/ebb/internal/devkafka"
+	"github.com/ebbscale/ebb/internal/localcluster"
+	"github.com/ebbscale/ebb/metricsapi"
+	"github.com/ebbscale/ebb/metricstore"
+)
+
+// devFlags are the flags of `ebb dev`.
+type devFlags struct {
+	kubeconfigOut string
+	dir           string
+	kafkaListen   string
+	apiPort       int
+	verbosity     int
+}
+
+// runDev runs the development environment until ctx ends: a control plane with the HPA controller, a
+// Kafka-protocol broker, and ebb behind the aggregator. It writes a kubeconfig, prints one ready line on
+// out, and stops everything it started before returning.
+func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) {
+	logger := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(f.verbosity), textlogger.Output(errOut)))
+	klog.SetLogger(logger)
+	ctrl.SetLogger(logger)
+
+	bin, err := controlPlaneBinaries(ctx, errOut)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		return err
+	}
+	clusterDir, err := os.MkdirTemp(f.dir, "cluster-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(clusterDir) }()
+
+	_, _ = fmt.Fprintln(errOut, "ebb dev: starting etcd, kube-apiserver and kube-controller-manager")
+	cluster, err := localcluster.Start(ctx, localcluster.Options{BinDir: bin, Dir: clusterDir, APIServerPort: f.apiPort, ControllerManager: true})
+	if err != nil {
+		return fmt.Errorf("starting the control plane: %w", err)
+	}
+	defer func() {
+		if serr := cluster.Stop(); serr != nil && err == nil {
+			err = fmt.Errorf("stopping the control plane: %w", serr)
+		}
+	}()
+
+	kafkaAddr := ""
+	if f.kafkaListen != "" && f.kafkaListen != "0" {
+		port, err := devkafka.ParseListen(f.kafkaListen)
+		if err != nil {
+			return fmt.Errorf("--kafka-listen: %w", err)
+		}
+		k, err := devkafka.Start(devkafka.Config{Port: port})
+		if err != nil {
+			return fmt.Errorf("starting the Kafka broker on %s: %w", f.kafkaListen, err)
+		}
+		defer k.Close()
+		kafkaAddr = strings.Join(k.ListenAddrs(), ",")
+	}
+
+	// ebb itself: the controller and the metrics API server, in this process.
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	fs := pflag.NewFlagSet("ebb", pflag.ContinueOnError)
+	store := metricstore.New()
+	adapter := metricsapi.NewAdapter(metricsapi.NewProvider(store), fs)
+	if err := fs.Parse([]string{
+		"--secure-port=" + strconv.Itoa(port), "--bind-address=127.0.0.1", "--cert-dir=" + filepath.Join(clusterDir, "ebb-certs"),
+		"--lister-kubeconfig=" + cluster.Kubeconfig, "--authentication-kubeconfig=" + cluster.Kubeconfig, "--authorization-kubeconfig=" + cluster.Kubeconfig,
+	}); err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Run(runCtx, app.Options{
+			Config: cluster.Config, Store: store, Controller: true, Registry: Registry(), MetricsAPI: adapter,
+			MetricsBindAddress: "127.0.0.1:0", HealthProbeBindAddress: "0", ControllerMetrics: controller.NewMetrics(nil),
+		})
+	}()
+	defer func() {
+		stop()
+		if rerr := <-done; rerr != nil && !errors.Is(rerr, context.Canceled) && err == nil {
+			err = rerr
+		}
+	}()
+	if err := cluster.RegisterExternalMetrics(ctx, port); err != nil {
+		return fmt.Errorf("registering ebb's external metrics API: %w", err)
+	}
+
+	if err := copyFile(cluster.Kubeconfig, f.kubeconfigOut); err != nil {
+		return fmt.Errorf("--kubeconfig-out: %w", err)
+	}
+	var extra []string
+	if kafkaAddr != "" {
+		extra = append(extra, "Kafka at "+kafkaAddr)
+	}
+	if conn, derr := net.DialTimeout("tcp", "127.0.0.1:5672", 200*time.Millisecond); derr == nil {
+		_ = conn.Close()
+		extra = append(extra, "RabbitMQ at 127.0.0.1:5672")
+	}
+	_, _ = fmt.Fprintf(out, "ebb dev: ready: kubectl --kubeconfig %s get scaledconsumers,hpa,deployments -A (%s; Ctrl-C stops everything)\n",
+		f.kubeconfigOut, strings.Join(extra, ", "))
+
+	select {
+	case <-ctx.Done():
+		_, _ = fmt.Fprintln(errOut, "ebb dev: stopping")
+		return nil
+	case rerr := <-done:
+		done <- rerr // for the deferred stop
+		return fmt.Errorf("ebb stopped: %w", rerr)
+	}
+}
+
+// controlPlaneBinaries finds the cached control-plane binaries, building them with the embedded install
+// script (and its progress line) when they are missing.
+func controlPlaneBinaries(ctx context.Context, errOut io.Writer) (string, error) {
+	bin, err := localcluster.FindBinaries()
+	if err == nil {
+		return bin, nil
+	}
+	if !errors.Is(err, localcluster.ErrBinariesMissing) {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "ebb-hack-")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	for _, name := range []string{"install-control-plane.sh", "lib.sh"} {
+		b, err := hack.Scripts.ReadFile(name)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o755); err != nil {
+			return "", err
+		}
+	}
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(dir, "install-control-plane.sh"))
+	cmd.Stderr = errOut
+	outb, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("building the control-plane binaries (needs Go and the module proxy): %w", err)
+	}
+	return strings.TrimSpace(string(outb)), nil
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o600)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func newDevCommandWithEnv() *cobra.Command {
+	f := devFlags{}
+	dev := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a development environment on this machine: control plane, Kafka broker and ebb",
+		Long: `Run everything a newcomer needs on one machine, with no cluster and no internet: etcd, kube-apiserver
+and kube-controller-manager (the HPA controller) from the project's cached binaries (built on first use),
+an in-memory Kafka-protocol broker, and ebb's controller and external metrics API behind the aggregator.
+It writes a kubeconfig, prints one line when ready, and stops everything it started on Ctrl-C.`,
+		Example: `  ebb dev
+  kubectl --kubeconfig .ebb-dev/kubeconfig apply -f manifests/samples/`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDev(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	dev.Flags().StringVar(&f.kubeconfigOut, "kubeconfig-out", filepath.Join(".ebb-dev", "kubeconfig"), "Where to write the kubeconfig of the development cluster")
+	dev.Flags().StringVar(&f.dir, "dir", ".ebb-dev", "Working directory for the control plane's certificates, data and logs (a subdirectory is removed on exit)")
+	dev.Flags().StringVar(&f.kafkaListen, "kafka-listen", "127.0.0.1:9092", `Address of the Kafka-protocol broker ("0": none)`)
+	dev.Flags().IntVar(&f.apiPort, "apiserver-port", 0, "kube-apiserver's port on 127.0.0.1 (0: a free port)")
+	dev.Flags().IntVarP(&f.verbosity, "v", "v", 0, "Log verbosity")
+	dev.AddCommand(newDevKafkaCommand())
+	return dev
+}

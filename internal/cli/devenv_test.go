@@ -1,0 +1,188 @@
+package cli_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ebbscale/ebb/internal/testenv"
+)
+
+// `ebb dev` starts a control plane, a Kafka broker and ebb; a ScaledConsumer applied with kubectl wakes its
+// Deployment when kcat produces to the topic; Ctrl-C stops every process it started.
+func TestDevEnvironment(t *testing.T) {
+	kcat := testenv.LookPath(t, "kcat", "hack/ensure-tools.sh")
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	kafkaPort := testenv.FreePort(t)
+	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--dir", filepath.Join(dir, "work"), "--kubeconfig-out", kubeconfig,
+		"--kafka-listen", "127.0.0.1:"+strconv.Itoa(kafkaPort))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	exited := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "ready:") {
+				ready <- sc.Text()
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("ebb dev stderr:\n%s", stderr.String())
+		}
+	})
+	select {
+	case line := <-ready:
+		t.Log(line)
+		if !strings.Contains(line, "kubectl --kubeconfig "+kubeconfig) || !strings.Contains(line, "Kafka at 127.0.0.1:"+strconv.Itoa(kafkaPort)) {
+			t.Errorf("ready line %q does not say how to use it", line)
+		}
+	case err := <-exited:
+		t.Fatalf("ebb dev exited before it was ready: %v", err)
+	case <-time.After(3 * time.Minute):
+		t.Fatal("ebb dev not ready within 3 minutes")
+	}
+
+	kubectl := func(stdin string, args ...string) string {
+		t.Helper()
+		c := exec.Command(filepath.Join(controlPlaneDir(t), "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+		c.Stdin = strings.NewReader(stdin)
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl %v: %v: %s", args, err, out)
+		}
+		return string(out)
+	}
+	kubectl(fmt.Sprintf(devManifest, kafkaPort), "apply", "-f", "-")
+
+	replicas := func() string {
+		return strings.TrimSpace(kubectl("", "get", "deployment", "consumer", "-n", "default", "-o", "jsonpath={.spec.replicas}"))
+	}
+	waitFor(t, 30*time.Second, "the ScaledConsumer's HPA does not appear", func() bool {
+		return strings.Contains(kubectl("", "get", "hpa", "-n", "default"), "ebb-orders")
+	})
+	if got := replicas(); got != "0" {
+		t.Fatalf("Deployment has %s replicas before any message, want 0", got)
+	}
+	produce := exec.Command(kcat, "-b", "127.0.0.1:"+strconv.Itoa(kafkaPort), "-t", "orders", "-P")
+	produce.Stdin = strings.NewReader("a\nb\nc\nd\ne\n")
+	if out, err := produce.CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v: %s", err, out)
+	}
+	waitFor(t, 60*time.Second, "the Deployment did not wake up after kcat produced", func() bool { return replicas() == "1" })
+
+	// Ctrl-C: a clean exit, and nothing left running that works in ebb dev's directory.
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		stopped = true
+		if err != nil {
+			t.Errorf("ebb dev exited with %v on SIGINT", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("ebb dev did not stop within 60s of SIGINT")
+	}
+	if left := processesMentioning(t, dir); len(left) > 0 {
+		t.Errorf("processes left behind: %v", left)
+	}
+}
+
+const devManifest = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: consumer, namespace: default}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: consumer}}
+  template:
+    metadata: {labels: {app: consumer}}
+    spec: {containers: [{name: c, image: consumer}]}
+---
+apiVersion: ebb.dev/v1alpha1
+kind: ScaledConsumer
+metadata: {name: orders, namespace: default}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: consumer}
+  pollingInterval: 500ms
+  triggers:
+  - type: kafka
+    metadata: {bootstrapServers: "127.0.0.1:%d", consumerGroup: workers, topic: orders, offsetResetPolicy: earliest, lagThreshold: "10"}
+`
+
+// processesMentioning lists the processes whose command line contains s.
+func processesMentioning(t *testing.T, s string) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if bytes.Contains(cmdline, []byte(s)) {
+			out = append(out, fmt.Sprintf("%d %s", pid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
+		}
+	}
+	return out
+}
+
+func controlPlaneDir(t *testing.T) string {
+	t.Helper()
+	out, err := exec.CommandContext(context.Background(), filepath.Join(testenv.RepoRoot(t), "hack", "install-control-plane.sh")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's writes and the test's reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
