@@ -246,7 +246,11 @@ func (s *Scaler) partitions(r *reading) ([]partitionOffsets, error) {
 		}
 		slices.Sort(topics)
 	}
-	var out []partitionOffsets
+	n := 0
+	for _, t := range topics {
+		n += len(r.ends[t])
+	}
+	out := make([]partitionOffsets, 0, n)
 	for _, t := range topics {
 		if err := r.topicErr[t]; err != nil {
 			return nil, err

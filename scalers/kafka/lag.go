@@ -52,10 +52,17 @@ type partitionKey struct {
 func computeLag(parts []partitionOffsets, o lagOptions, previous map[partitionKey]int64) lagResult {
 	var total, withPersistent float64
 	withLag := 0
-	seen := make(map[partitionKey]struct{}, len(parts))
+	// seen serves only to forget, in previous, partitions no longer watched; without excludePersistentLag
+	// (previous nil) it is not built: on a large topic it was most of what a sample allocated.
+	var seen map[partitionKey]struct{}
+	if previous != nil {
+		seen = make(map[partitionKey]struct{}, len(parts))
+	}
 	for _, p := range parts {
 		k := partitionKey{p.Topic, p.Partition}
-		seen[k] = struct{}{}
+		if seen != nil {
+			seen[k] = struct{}{}
+		}
 		lag, lagPersistent := partitionLag(p, o, previous, k)
 		total += float64(lag)
 		withPersistent += float64(lagPersistent)
