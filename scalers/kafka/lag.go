@@ -53,7 +53,7 @@ func computeLag(parts []partitionOffsets, o lagOptions, previous map[partitionKe
 	var total, withPersistent float64
 	withLag := 0
 	// seen serves only to forget, in previous, partitions no longer watched; without excludePersistentLag
-	// (previous nil) it is not built: on a large topic it was most of what a sample allocated.
+	// (previous nil) it is not built, which saves a map of every partition on every sample.
 	var seen map[partitionKey]struct{}
 	if previous != nil {
 		seen = make(map[partitionKey]struct{}, len(parts))
