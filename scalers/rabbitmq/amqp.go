@@ -1,0 +1,268 @@
+package rabbitmq
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+const (
+	// amqpChannels is how many channels of its one connection a server's reading uses at most: passive
+	// declares are one round trip each, and a few channels keep several in flight.
+	amqpChannels = 4
+	// Reconnection backoff after a failed dial: it starts at backoffMin, doubles, and stays under
+	// backoffMax (with ±20% jitter), so a trigger recovers within backoffMax of the server's return.
+	backoffMin = 500 * time.Millisecond
+	backoffMax = 10 * time.Second
+)
+
+// amqpDepths is one AMQP reading: the ready messages of each watched queue, or why there are none.
+type amqpDepths struct {
+	ready    map[string]int64
+	queueErr map[string]error
+}
+
+// amqpServer is one AMQP connection shared by every trigger with the same server, credentials and vhost.
+type amqpServer struct {
+	key      string
+	url      string // with credentials; never printed
+	display  string // server and vhost, for messages
+	vhost    string
+	tls      *tls.Config
+	connName string
+
+	*shared[string, amqpDepths]
+
+	// mu guards the connection state below. Only the goroutine taking a reading dials and uses channels
+	// (readings are single-flight), but close and the NotifyClose watcher run concurrently with it.
+	mu        sync.Mutex
+	conn      *amqp.Connection
+	idle      []*amqp.Channel // open channels between readings
+	closeErr  *amqp.Error     // why the last connection went away, until the next dial
+	nextDial  time.Time       // no dial before this (backoff)
+	backoff   time.Duration
+	dialErr   error // the last dial's error, while backing off
+	closed    bool  // the pool released the server
+	connected time.Time
+}
+
+func newAMQPServer(key, url, display, vhost, connName string, tc *tls.Config) *amqpServer {
+	return &amqpServer{key: key, url: url, display: display, vhost: vhost, connName: connName, tls: tc, shared: newShared[string, amqpDepths]()}
+}
+
+// connection returns the open connection, dialing when there is none and the backoff allows.
+func (a *amqpServer) connection(ctx context.Context) (*amqp.Connection, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil, errors.New("trigger closed")
+	}
+	if a.conn != nil && !a.conn.IsClosed() {
+		return a.conn, nil
+	}
+	a.conn, a.idle = nil, nil
+	now := time.Now()
+	if now.Before(a.nextDial) && a.dialErr != nil {
+		return nil, fmt.Errorf("%w (next connection attempt in %s)", a.dialErr, a.nextDial.Sub(now).Round(time.Millisecond))
+	}
+	timeout := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(d), 100*time.Millisecond)
+	}
+	cfg := amqp.Config{
+		Vhost:           a.vhost,
+		TLSClientConfig: a.tls,
+		Dial:            amqp.DefaultDial(timeout),
+		Properties:      amqp.NewConnectionProperties(),
+		ChannelMax:      amqpChannels + 4,
+	}
+	cfg.Properties.SetClientConnectionName(a.connName)
+	conn, err := amqp.DialConfig(a.url, cfg)
+	if err != nil {
+		err = classify(err)
+		if a.closeErr != nil && errors.Is(err, ErrUnreachable) {
+			err = fmt.Errorf("%w; the last connection was closed: %v", err, a.closeErr)
+		}
+		a.backoff = min(max(2*a.backoff, backoffMin), backoffMax)
+		a.nextDial = now.Add(time.Duration(float64(a.backoff) * (0.8 + 0.4*rand.Float64())))
+		a.dialErr = err
+		return nil, err
+	}
+	a.conn, a.backoff, a.dialErr, a.closeErr, a.connected = conn, 0, nil, nil, time.Now()
+	notify := conn.NotifyClose(make(chan *amqp.Error, 1))
+	go a.watch(conn, notify)
+	return conn, nil
+}
+
+// watch forgets conn when it closes, keeping the server's reason for the next error message. The next
+// reading dials again at once (a dropped connection is not a failed dial: no backoff yet).
+func (a *amqpServer) watch(conn *amqp.Connection, notify <-chan *amqp.Error) {
+	e, ok := <-notify
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.conn == conn {
+		a.conn, a.idle = nil, nil
+		if ok {
+			a.closeErr = e
+		}
+	}
+}
+
+// close closes the connection; the server is not used again.
+func (a *amqpServer) close() {
+	a.mu.Lock()
+	conn := a.conn
+	a.conn, a.idle, a.closed = nil, nil, true
+	a.mu.Unlock()
+	if conn != nil {
+		_ = conn.CloseDeadline(time.Now().Add(time.Second))
+	}
+}
+
+// takeChannels returns up to n open channels, reusing idle ones.
+func (a *amqpServer) takeChannels(conn *amqp.Connection, n int) ([]*amqp.Channel, error) {
+	a.mu.Lock()
+	var chs []*amqp.Channel
+	for len(chs) < n && len(a.idle) > 0 {
+		ch := a.idle[len(a.idle)-1]
+		a.idle = a.idle[:len(a.idle)-1]
+		if !ch.IsClosed() {
+			chs = append(chs, ch)
+		}
+	}
+	a.mu.Unlock()
+	for len(chs) < n {
+		ch, err := conn.Channel()
+		if err != nil {
+			for _, c := range chs {
+				_ = c.Close()
+			}
+			return nil, err
+		}
+		chs = append(chs, ch)
+	}
+	return chs, nil
+}
+
+// putChannels keeps the channels that are still open for the next reading of the same connection.
+func (a *amqpServer) putChannels(conn *amqp.Connection, chs []*amqp.Channel) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, ch := range chs {
+		if ch != nil && !ch.IsClosed() && a.conn == conn {
+			a.idle = append(a.idle, ch)
+		}
+	}
+}
+
+// fetch takes one reading: a passive declare of every watched queue, spread over a few channels of the one
+// connection. A missing queue closes its channel (404); the channel is replaced and the reading goes on.
+// When the context ends first, the connection is closed (it is not answering) and the reading fails.
+func (a *amqpServer) fetch(ctx context.Context, watches []string) (amqpDepths, error) {
+	slices.Sort(watches)
+	queues := slices.Compact(watches)
+	out := amqpDepths{ready: make(map[string]int64, len(queues)), queueErr: map[string]error{}}
+	conn, err := a.connection(ctx)
+	if err != nil {
+		return out, err
+	}
+	if len(queues) == 0 {
+		return out, nil
+	}
+	// An unresponsive server leaves calls waiting; closing the connection ends them.
+	stop := context.AfterFunc(ctx, func() { _ = conn.CloseDeadline(time.Now().Add(200 * time.Millisecond)) })
+	defer stop()
+
+	chs, err := a.takeChannels(conn, min(amqpChannels, len(queues)))
+	if err != nil {
+		return out, a.connErr(ctx, err)
+	}
+	type result struct {
+		queue string
+		ready int64
+		err   error
+	}
+	results := make([]result, len(queues))
+	var (
+		wg      sync.WaitGroup
+		connMu  sync.Mutex
+		connErr error
+	)
+	for w := range chs {
+		wg.Go(func() {
+			for i := w; i < len(queues); i += len(chs) {
+				q := queues[i]
+				results[i].queue = q
+				info, err := chs[w].QueueDeclarePassive(q, false, false, false, false, nil)
+				if err == nil {
+					results[i].ready = int64(info.Messages)
+					continue
+				}
+				if conn.IsClosed() || connectionLevel(err) {
+					connMu.Lock()
+					if connErr == nil {
+						connErr = err
+					}
+					connMu.Unlock()
+					chs[w] = nil
+					return
+				}
+				// A soft error (404, 403) closed this channel only: report it for the queue, open another.
+				results[i].err = err
+				ch, cerr := conn.Channel()
+				if cerr != nil {
+					connMu.Lock()
+					if connErr == nil {
+						connErr = cerr
+					}
+					connMu.Unlock()
+					chs[w] = nil
+					return
+				}
+				chs[w] = ch
+			}
+		})
+	}
+	wg.Wait()
+	a.putChannels(conn, chs)
+	if connErr != nil {
+		return out, a.connErr(ctx, connErr)
+	}
+	for _, r := range results {
+		if r.err != nil {
+			out.queueErr[r.queue] = fmt.Errorf("queue %q in vhost %q: %w", r.queue, a.vhost, classify(r.err))
+			continue
+		}
+		out.ready[r.queue] = r.ready
+	}
+	return out, nil
+}
+
+// connErr explains a failure of the whole connection during a reading.
+func (a *amqpServer) connErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: no answer before the sample's deadline (the connection is closed and will be opened again): %w", ErrUnreachable, ctx.Err())
+	}
+	a.mu.Lock()
+	reason := a.closeErr
+	a.mu.Unlock()
+	err = classify(err)
+	if reason != nil && !errors.Is(err, ErrQueueNotFound) {
+		return fmt.Errorf("%w (the server closed the connection: %v)", err, reason)
+	}
+	return err
+}
+
+// isConnected reports whether the server holds an open connection, and since when (for tests).
+func (a *amqpServer) isConnected() (bool, time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.conn != nil && !a.conn.IsClosed(), a.connected
+}
