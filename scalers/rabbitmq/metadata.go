@@ -3,9 +3,9 @@ package rabbitmq
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
