@@ -46,6 +46,7 @@ type amqpServer struct {
 	conn      *amqp.Connection
 	idle      []*amqp.Channel // open channels between readings
 	closeErr  *amqp.Error     // why the last connection went away, until the next dial
+	dialing   chan struct{}   // closed when the dial in progress ends; nil when none is
 	nextDial  time.Time       // no dial before this (backoff)
 	backoff   time.Duration
 	dialErr   error // the last dial's error, while backing off
@@ -57,25 +58,48 @@ func newAMQPServer(key, url, display, vhost, connName string, tc *tls.Config) *a
 	return &amqpServer{key: key, url: url, display: display, vhost: vhost, connName: connName, tls: tc, shared: newShared[string, amqpDepths]()}
 }
 
-// connection returns the open connection, dialing when there is none and the backoff allows.
-func (a *amqpServer) connection(ctx context.Context) (*amqp.Connection, error) {
+// connection returns the open connection, dialing when there is none and the backoff allows. The dial
+// runs on its own, bounded by dialTimeout rather than by ctx: RabbitMQ answers a wrong password only after
+// 3 s (it closes the connection without a word, after a delay), longer than a short polling interval's
+// deadline, and the attempt's outcome is kept for the next sample to report.
+func (a *amqpServer) connection(ctx context.Context, dialTimeout time.Duration) (*amqp.Connection, error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	if a.closed {
+		a.mu.Unlock()
 		return nil, errors.New("trigger closed")
 	}
 	if a.conn != nil && !a.conn.IsClosed() {
-		return a.conn, nil
+		conn := a.conn
+		a.mu.Unlock()
+		return conn, nil
 	}
 	a.conn, a.idle = nil, nil
-	now := time.Now()
-	if now.Before(a.nextDial) && a.dialErr != nil {
-		return nil, fmt.Errorf("%w (next connection attempt in %s)", a.dialErr, a.nextDial.Sub(now).Round(time.Millisecond))
+	if a.dialing == nil {
+		if now := time.Now(); now.Before(a.nextDial) && a.dialErr != nil {
+			err := fmt.Errorf("%w (next connection attempt in %s)", a.dialErr, a.nextDial.Sub(now).Round(time.Millisecond))
+			a.mu.Unlock()
+			return nil, err
+		}
+		a.dialing = make(chan struct{})
+		go a.dial(a.dialing, dialTimeout)
 	}
-	timeout := 10 * time.Second
-	if d, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(d), 100*time.Millisecond)
+	dialing := a.dialing
+	a.mu.Unlock()
+	select {
+	case <-dialing:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: connecting: no answer before the sample's deadline; the attempt goes on for up to %s: %w", ErrUnreachable, dialTimeout, ctx.Err())
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.conn == nil {
+		return nil, a.dialErr
+	}
+	return a.conn, nil
+}
+
+// dial opens a connection and records the outcome; it closes done when finished.
+func (a *amqpServer) dial(done chan struct{}, timeout time.Duration) {
 	cfg := amqp.Config{
 		Vhost:           a.vhost,
 		TLSClientConfig: a.tls,
@@ -85,20 +109,26 @@ func (a *amqpServer) connection(ctx context.Context) (*amqp.Connection, error) {
 	}
 	cfg.Properties.SetClientConnectionName(a.connName)
 	conn, err := amqp.DialConfig(a.url, cfg)
-	if err != nil {
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	defer close(done)
+	a.dialing = nil
+	switch {
+	case err != nil:
 		err = classify(err)
 		if a.closeErr != nil && errors.Is(err, ErrUnreachable) {
 			err = fmt.Errorf("%w; the last connection was closed: %v", err, a.closeErr)
 		}
 		a.backoff = min(max(2*a.backoff, backoffMin), backoffMax)
-		a.nextDial = now.Add(time.Duration(float64(a.backoff) * (0.8 + 0.4*rand.Float64())))
+		a.nextDial = time.Now().Add(time.Duration(float64(a.backoff) * (0.8 + 0.4*rand.Float64())))
 		a.dialErr = err
-		return nil, err
+	case a.closed:
+		go func() { _ = conn.CloseDeadline(time.Now().Add(time.Second)) }()
+	default:
+		a.conn, a.backoff, a.dialErr, a.closeErr, a.connected = conn, 0, nil, nil, time.Now()
+		go a.watch(conn, conn.NotifyClose(make(chan *amqp.Error, 1)))
 	}
-	a.conn, a.backoff, a.dialErr, a.closeErr, a.connected = conn, 0, nil, nil, time.Now()
-	notify := conn.NotifyClose(make(chan *amqp.Error, 1))
-	go a.watch(conn, notify)
-	return conn, nil
 }
 
 // watch forgets conn when it closes, keeping the server's reason for the next error message. The next
@@ -165,11 +195,11 @@ func (a *amqpServer) putChannels(conn *amqp.Connection, chs []*amqp.Channel) {
 // fetch takes one reading: a passive declare of every watched queue, spread over a few channels of the one
 // connection. A missing queue closes its channel (404); the channel is replaced and the reading goes on.
 // When the context ends first, the connection is closed (it is not answering) and the reading fails.
-func (a *amqpServer) fetch(ctx context.Context, watches []string) (amqpDepths, error) {
+func (a *amqpServer) fetch(ctx context.Context, watches []string, dialTimeout time.Duration) (amqpDepths, error) {
 	slices.Sort(watches)
 	queues := slices.Compact(watches)
 	out := amqpDepths{ready: make(map[string]int64, len(queues)), queueErr: map[string]error{}}
-	conn, err := a.connection(ctx)
+	conn, err := a.connection(ctx, dialTimeout)
 	if err != nil {
 		return out, err
 	}
@@ -237,7 +267,7 @@ func (a *amqpServer) fetch(ctx context.Context, watches []string) (amqpDepths, e
 	}
 	for _, r := range results {
 		if r.err != nil {
-			out.queueErr[r.queue] = fmt.Errorf("queue %q in vhost %q: %w", r.queue, a.vhost, classify(r.err))
+			out.queueErr[r.queue] = fmt.Errorf("queue %q: %w", r.queue, classify(r.err))
 			continue
 		}
 		out.ready[r.queue] = r.ready

@@ -21,13 +21,12 @@ var (
 	ErrUnreachable = errors.New("rabbitmq unreachable")
 	// ErrAuthentication: the server refused the username or password.
 	ErrAuthentication = errors.New("rabbitmq authentication failed")
-	// ErrAuthorization: the user is known but may not do what the trigger needs: access the vhost's queues,
+	// ErrAuthorization: the user is known but may not do what the trigger needs: access the vhost,
 	// or (over http) use the management API at all, which takes the monitoring or management user tag.
 	ErrAuthorization = errors.New("not authorized by rabbitmq")
 	// ErrTLS: the TLS handshake failed.
 	ErrTLS = errors.New("rabbitmq TLS handshake failed")
-	// ErrVhostNotFound: the vhost does not exist (over AMQP also: the user has no permission on it;
-	// RabbitMQ answers both the same way).
+	// ErrVhostNotFound: the vhost does not exist.
 	ErrVhostNotFound = errors.New("vhost not found")
 	// ErrQueueNotFound: the queue does not exist in the vhost.
 	ErrQueueNotFound = errors.New("queue not found")
@@ -57,8 +56,11 @@ func classify(err error) error {
 		return fmt.Errorf("%w (or the user has no permission on it): %w", ErrVhostNotFound, err)
 	case errors.As(err, &amqpErr) && amqpErr.Server && amqpErr.Code == amqp.AccessRefused && strings.Contains(amqpErr.Reason, "ACCESS_REFUSED - Login was refused"):
 		return fmt.Errorf("%w: %w", ErrAuthentication, err)
+	case errors.As(err, &amqpErr) && amqpErr.Server && amqpErr.Code == amqp.NotAllowed && strings.Contains(amqpErr.Reason, "vhost") && strings.Contains(amqpErr.Reason, "not found"):
+		return fmt.Errorf("%w: %w", ErrVhostNotFound, err)
 	case errors.As(err, &amqpErr) && amqpErr.Server && amqpErr.Code == amqp.NotAllowed && strings.Contains(amqpErr.Reason, "vhost"):
-		return fmt.Errorf("%w (or the user has no permission on it): %w", ErrVhostNotFound, err)
+		// "access to vhost 'v' refused for user 'u'": no permission on the vhost.
+		return fmt.Errorf("%w: %w", ErrAuthorization, err)
 	case errors.As(err, &amqpErr) && amqpErr.Code == amqp.NotFound:
 		return fmt.Errorf("%w: %w", ErrQueueNotFound, err)
 	case errors.As(err, &amqpErr) && amqpErr.Code == amqp.AccessRefused:

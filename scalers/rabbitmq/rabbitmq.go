@@ -233,7 +233,8 @@ func (s *Scaler) where() string {
 func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	notBefore := s.pool.now().Add(-s.freshness())
 	if s.amqp != nil {
-		r, err := s.amqp.read(ctx, s.pool.now, notBefore, s.version, s.timeout, s.amqp.fetch)
+		fetch := func(ctx context.Context, queues []string) (amqpDepths, error) { return s.amqp.fetch(ctx, queues, s.timeout) }
+		r, err := s.amqp.read(ctx, s.pool.now, notBefore, s.version, s.timeout, fetch)
 		if err != nil {
 			return scalers.Sample{}, fmt.Errorf("%s: %w", s.where(), classify(err))
 		}
@@ -241,11 +242,11 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 			return scalers.Sample{}, fmt.Errorf("%s: %w", s.where(), r.err)
 		}
 		if err := r.val.queueErr[s.md.QueueName]; err != nil {
-			return scalers.Sample{}, err
+			return scalers.Sample{}, fmt.Errorf("%s: %w", s.where(), err)
 		}
 		ready, ok := r.val.ready[s.md.QueueName]
 		if !ok {
-			return scalers.Sample{}, fmt.Errorf("queue %q: not in this reading", s.md.QueueName)
+			return scalers.Sample{}, fmt.Errorf("%s: queue %q: not in this reading", s.where(), s.md.QueueName)
 		}
 		return scalers.Sample{Values: []float64{float64(ready)}}, nil
 	}
@@ -255,7 +256,7 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	}
 	matched, err := s.match(r.val.queues)
 	if err != nil {
-		return scalers.Sample{}, err
+		return scalers.Sample{}, fmt.Errorf("%s: %w", s.where(), err)
 	}
 	depth := aggregate(s.md.Operation, matched, func(q QueueStats) float64 {
 		if s.md.ExcludeUnacknowledged {
@@ -288,7 +289,7 @@ func (s *Scaler) match(queues map[string]QueueStats) ([]QueueStats, error) {
 	if s.re == nil {
 		q, ok := queues[s.md.QueueName]
 		if !ok {
-			return nil, fmt.Errorf("queue %q in vhost %q: %w", s.md.QueueName, s.ep.vhost, ErrQueueNotFound)
+			return nil, fmt.Errorf("queue %q: %w", s.md.QueueName, ErrQueueNotFound)
 		}
 		return []QueueStats{q}, nil
 	}
