@@ -233,7 +233,9 @@ func (s *Scaler) where() string {
 func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	notBefore := s.pool.now().Add(-s.freshness())
 	if s.amqp != nil {
-		fetch := func(ctx context.Context, queues []string) (amqpDepths, error) { return s.amqp.fetch(ctx, queues, s.timeout) }
+		fetch := func(ctx context.Context, queues []string) (amqpDepths, error) {
+			return s.amqp.fetch(ctx, queues, s.timeout)
+		}
 		r, err := s.amqp.read(ctx, s.pool.now, notBefore, s.version, s.timeout, fetch)
 		if err != nil {
 			return scalers.Sample{}, fmt.Errorf("%s: %w", s.where(), classify(err))
