@@ -284,3 +284,58 @@ func TestAMQPWrongPasswordShortDeadline(t *testing.T) {
 	})
 	t.Logf("errors seen: %q", seen)
 }
+
+// The server going away and coming back, through a TCP proxy the test cuts and restores (RabbitMQ itself
+// is shared and keeps running): while it is cut the trigger fails with ErrUnreachable, and once restored it
+// reads again, over a new connection, without a restart.
+func TestAMQPServerGoesAwayAndComesBack(t *testing.T) {
+	b := requireBroker(t)
+	vhost := b.vhost()
+	ch := channel(t, b.conn(vhost))
+	declare(t, ch, "jobs", nil)
+	publish(t, ch, "jobs", 4)
+	proxy := newTCPProxy(t, b.amqpURL.Host)
+	via := *b.amqpURL
+	via.Host = proxy.addr
+	via.Path = "/" + vhost
+	name := testenv.UniqueName(t, "ebb-proxy")
+	pool := rabbitmq.NewPool(rabbitmq.ConnectionName(name))
+	t.Cleanup(pool.Close)
+	s := newTrigger(t, pool.New, via.String(), map[string]string{"queueName": "jobs"}, 200*time.Millisecond)
+	eventually(t, 5*time.Second, valueIs(s, 4))
+
+	proxy.cut()
+	var cutErr error
+	eventually(t, 10*time.Second, func() error {
+		_, cutErr = sampleErr(t, s)
+		if !errors.Is(cutErr, rabbitmq.ErrUnreachable) {
+			return fmt.Errorf("sample while cut: %v, want ErrUnreachable", cutErr)
+		}
+		return nil
+	})
+	t.Logf("while cut: %v", cutErr)
+	// It keeps failing (and does not hang) while the server is away.
+	for range 5 {
+		time.Sleep(150 * time.Millisecond)
+		start := time.Now()
+		_, err := sampleErr(t, s)
+		isErr(t, err, rabbitmq.ErrUnreachable)
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("a sample while cut took %s", took)
+		}
+	}
+	if got := pool.Connections(); got != 0 {
+		t.Errorf("pool holds %d open connections while the server is away, want 0", got)
+	}
+
+	publish(t, ch, "jobs", 2)
+	proxy.restore()
+	// Backoff is at most 10 s (plus jitter), so the trigger reads again within that.
+	eventually(t, 20*time.Second, valueIs(s, 6))
+	eventually(t, 10*time.Second, func() error {
+		if n := len(b.connectionsNamed(name)); n != 1 {
+			return fmt.Errorf("server lists %d connections named %q, want 1", n, name)
+		}
+		return nil
+	})
+}

@@ -18,6 +18,13 @@ import (
 // management API; otherwise the error wraps ErrNotWatched, or says which servers read it. Use
 // Scaler.DeadLetter to name the server through a trigger.
 func (p *Pool) DeadLetter(ctx context.Context, vhost, queue string) (depth int64, inflowPerSecond float64, err error) {
+	q, err := p.QueueStats(ctx, vhost, queue)
+	return q.Messages, q.InflowRate, err
+}
+
+// QueueStats reports one queue of a vhost as the shared reading of that vhost sees it (see DeadLetter for
+// which readings qualify): depth, rates, and its dead-letter exchange, if any.
+func (p *Pool) QueueStats(ctx context.Context, vhost, queue string) (QueueStats, error) {
 	p.mu.Lock()
 	var (
 		readers []*vhostReader
@@ -34,14 +41,12 @@ func (p *Pool) DeadLetter(ctx context.Context, vhost, queue string) (depth int64
 	p.mu.Unlock()
 	switch len(readers) {
 	case 0:
-		return 0, 0, fmt.Errorf("dead-letter queue %q: %w %q", queue, ErrNotWatched, vhost)
+		return QueueStats{}, fmt.Errorf("queue %q: %w %q", queue, ErrNotWatched, vhost)
 	case 1:
-	default:
-		slices.Sort(servers)
-		return 0, 0, fmt.Errorf("dead-letter queue %q: vhost %q is read on several management APIs (%s, or with other credentials); use Scaler.DeadLetter", queue, vhost, strings.Join(servers, ", "))
+		return queueStats(ctx, p, readers[0], queue)
 	}
-	q, err := deadLetter(ctx, p, readers[0], queue)
-	return q.Messages, q.InflowRate, err
+	slices.Sort(servers)
+	return QueueStats{}, fmt.Errorf("queue %q: vhost %q is read on several management APIs (%s, or with other credentials); use Scaler.DeadLetter", queue, vhost, strings.Join(servers, ", "))
 }
 
 // DeadLetter reports the depth and inflow (see Pool.DeadLetter) of queue, a dead-letter queue in the
@@ -50,11 +55,11 @@ func (s *Scaler) DeadLetter(ctx context.Context, queue string) (depth int64, inf
 	if s.vhost == nil {
 		return 0, 0, fmt.Errorf("dead-letter queue %q: the dead-letter inflow comes from the management API, and this trigger uses AMQP", queue)
 	}
-	q, err := deadLetter(ctx, s.pool, s.vhost, queue)
+	q, err := queueStats(ctx, s.pool, s.vhost, queue)
 	return q.Messages, q.InflowRate, err
 }
 
-func deadLetter(ctx context.Context, p *Pool, v *vhostReader, queue string) (QueueStats, error) {
+func queueStats(ctx context.Context, p *Pool, v *vhostReader, queue string) (QueueStats, error) {
 	r, err := v.read(ctx, p.now, p.now().Add(-defaultFreshness), v.currentVersion(), defaultTimeout, v.fetch)
 	if err != nil {
 		return QueueStats{}, fmt.Errorf("host %s, vhost %q: %w", v.srv.base, v.vhost, classify(err))
@@ -64,7 +69,7 @@ func deadLetter(ctx context.Context, p *Pool, v *vhostReader, queue string) (Que
 	}
 	q, ok := r.val.queues[queue]
 	if !ok {
-		return QueueStats{}, fmt.Errorf("dead-letter queue %q in vhost %q: %w", queue, v.vhost, ErrQueueNotFound)
+		return QueueStats{}, fmt.Errorf("host %s, vhost %q: queue %q: %w", v.srv.base, v.vhost, queue, ErrQueueNotFound)
 	}
 	return q, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,15 +17,23 @@ import (
 // listColumns are the fields the queue list asks for (the management API's columns filter: top-level keys,
 // dots for nested ones), so a page of 500 queues stays small.
 var listColumns = strings.Join([]string{
-	"name", "messages", "messages_ready", "messages_unacknowledged", "arguments",
-	"message_stats.publish_details.rate", "message_stats.deliver_get_details.rate",
-	"message_stats.ack_details.rate", "message_stats.deliver_no_ack_details.rate", "message_stats.get_no_ack_details.rate",
+	"name", "messages", "messages_ready", "messages_unacknowledged", "arguments", "messages_details.avg_rate",
+	"message_stats.publish_details.rate", "message_stats.publish_details.avg_rate",
+	"message_stats.ack_details.avg_rate", "message_stats.deliver_no_ack_details.avg_rate", "message_stats.get_no_ack_details.avg_rate",
 }, ",")
 
-// rateTimeConstant is the time constant of the exponentially weighted moving average that smooths the
-// management API's rates: a step in a queue's publish rate shows 39% after 5 s, 63% after 10 s and 95%
-// after 30 s, so a single noisy sample cannot swing the HPA.
-const rateTimeConstant = 10 * time.Second
+// RateWindow is the window over which rates are averaged: a rate is the mean over the last 15 s, which
+// RabbitMQ computes from its own timestamped statistics samples (the management API's msg_rates_age and
+// lengths_age, in steps of 5 s: its default sample interval). A step in the publish rate shows fully after
+// 15 s, rising linearly meanwhile; a steady rate reads steady.
+//
+// The management API's plain "rate" fields are the change between the broker's two latest samples, and
+// flap: with the statistics collected every 500 ms, a steady 40/s publisher reads 40, 0, 0, 40, ..., half
+// of it on average. The window's mean does not.
+const RateWindow = 15 * time.Second
+
+// rateStep is the sample step of RateWindow.
+const rateStep = 5 * time.Second
 
 // QueueStats is one queue as the last shared reading of its vhost saw it.
 type QueueStats struct {
@@ -34,14 +41,16 @@ type QueueStats struct {
 	Messages int64
 	// Ready and Unacknowledged split Messages.
 	Ready, Unacknowledged int64
-	// PublishRate is the rate of messages published into the queue, per second, smoothed (see
-	// rateTimeConstant). Messages dead-lettered into the queue do not count as published in RabbitMQ's
-	// statistics; InflowRate does count them.
+	// PublishRate is the rate of messages published into the queue, per second: the mean over the last
+	// RateWindow. Messages dead-lettered into the queue do not count as published in RabbitMQ's statistics;
+	// InflowRate counts them.
 	PublishRate float64
+	// RawPublishRate is the management API's own publish rate, over its two latest samples: quick to rise,
+	// but noisy.
+	RawPublishRate float64
 	// InflowRate is the rate at which messages enter the queue by any route (published or dead-lettered),
-	// per second, smoothed: the change in depth between readings plus what left the queue meanwhile
-	// (acknowledged or delivered without acknowledgement). It is 0 until the second reading that sees the
-	// queue.
+	// per second, the mean over the last RateWindow: the growth of its depth plus what left it meanwhile
+	// (acknowledged, or delivered or fetched without acknowledgement).
 	InflowRate float64
 	// DeadLetterExchange is the queue's x-dead-letter-exchange argument ("" is the default exchange), and
 	// HasDeadLetterExchange whether it has one.
@@ -73,27 +82,15 @@ type mgmtServer struct {
 type vhostReader struct {
 	srv   *mgmtServer
 	vhost string
-	now   func() time.Time
 	*shared[int, vhostQueues]
-
-	// hist is what the previous reading saw of each queue, for the smoothed rates. Only the goroutine
-	// taking a reading touches it (readings are single-flight).
-	hist map[string]queueHistory
 }
 
-type queueHistory struct {
-	at       time.Time
-	messages int64
-	publish  float64 // smoothed
-	inflow   float64 // smoothed
-}
-
-func (m *mgmtServer) reader(vhost string, now func() time.Time) *vhostReader {
+func (m *mgmtServer) reader(vhost string) *vhostReader {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, ok := m.vhosts[vhost]
 	if !ok {
-		v = &vhostReader{srv: m, vhost: vhost, now: now, shared: newShared[int, vhostQueues](), hist: map[string]queueHistory{}}
+		v = &vhostReader{srv: m, vhost: vhost, shared: newShared[int, vhostQueues]()}
 		m.vhosts[vhost] = v
 	}
 	return v
@@ -107,8 +104,8 @@ type listPage struct {
 	TotalCount int         `json:"total_count"`
 }
 
-type rate struct {
-	Rate float64 `json:"rate"`
+type avgRate struct {
+	AvgRate float64 `json:"avg_rate"`
 }
 
 type queueItem struct {
@@ -117,12 +114,15 @@ type queueItem struct {
 	Ready          int64          `json:"messages_ready"`
 	Unacknowledged int64          `json:"messages_unacknowledged"`
 	Arguments      map[string]any `json:"arguments"`
+	MessagesRate   avgRate        `json:"messages_details"`
 	Stats          struct {
-		Publish      rate `json:"publish_details"`
-		DeliverGet   rate `json:"deliver_get_details"`
-		Ack          rate `json:"ack_details"`
-		DeliverNoAck rate `json:"deliver_no_ack_details"`
-		GetNoAck     rate `json:"get_no_ack_details"`
+		Publish struct {
+			Rate    float64 `json:"rate"`
+			AvgRate float64 `json:"avg_rate"`
+		} `json:"publish_details"`
+		Ack          avgRate `json:"ack_details"`
+		DeliverNoAck avgRate `json:"deliver_no_ack_details"`
+		GetNoAck     avgRate `json:"get_no_ack_details"`
 	} `json:"message_stats"`
 }
 
@@ -149,7 +149,7 @@ func (v *vhostReader) fetch(ctx context.Context, pageSizes []int) (vhostQueues, 
 	if err != nil {
 		return vhostQueues{pages: pages}, err
 	}
-	return vhostQueues{queues: v.derive(items), pages: pages}, nil
+	return vhostQueues{queues: derive(items), pages: pages}, nil
 }
 
 // list reads every page; consistent says the total count held across pages and every queue was seen once.
@@ -190,37 +190,29 @@ func (v *vhostReader) listURL(page, pageSize int) string {
 	q.Set("page_size", strconv.Itoa(pageSize))
 	q.Set("sort", "name")
 	q.Set("columns", listColumns)
+	for _, k := range []string{"msg_rates", "lengths"} {
+		q.Set(k+"_age", strconv.Itoa(int(RateWindow/time.Second)))
+		q.Set(k+"_incr", strconv.Itoa(int(rateStep/time.Second)))
+	}
 	return v.srv.base + "/api/queues/" + url.PathEscape(v.vhost) + "?" + q.Encode()
 }
 
-// derive turns the listed items into QueueStats, updating the smoothed rates.
-func (v *vhostReader) derive(items []queueItem) map[string]QueueStats {
-	now := v.now()
+// derive turns the listed items into QueueStats.
+func derive(items []queueItem) map[string]QueueStats {
 	out := make(map[string]QueueStats, len(items))
-	hist := make(map[string]queueHistory, len(items))
 	for _, it := range items {
-		qs := QueueStats{Messages: it.Messages, Ready: it.Ready, Unacknowledged: it.Unacknowledged}
+		qs := QueueStats{
+			Messages: it.Messages, Ready: it.Ready, Unacknowledged: it.Unacknowledged,
+			PublishRate: it.Stats.Publish.AvgRate, RawPublishRate: it.Stats.Publish.Rate,
+			// What entered = how much the depth grew + what left (acknowledged, or taken without ack).
+			InflowRate: max(0, it.MessagesRate.AvgRate+it.Stats.Ack.AvgRate+it.Stats.DeliverNoAck.AvgRate+it.Stats.GetNoAck.AvgRate),
+		}
 		if dlx, ok := it.Arguments["x-dead-letter-exchange"]; ok {
 			qs.HasDeadLetterExchange = true
 			qs.DeadLetterExchange, _ = dlx.(string)
 		}
-		h := queueHistory{at: now, messages: it.Messages, publish: it.Stats.Publish.Rate}
-		if prev, ok := v.hist[it.Name]; ok {
-			if dt := now.Sub(prev.at); dt > 0 {
-				alpha := 1 - math.Exp(-float64(dt)/float64(rateTimeConstant))
-				left := it.Stats.Ack.Rate + it.Stats.DeliverNoAck.Rate + it.Stats.GetNoAck.Rate
-				inflow := max(0, float64(it.Messages-prev.messages)/dt.Seconds()+left)
-				h.publish = prev.publish + alpha*(it.Stats.Publish.Rate-prev.publish)
-				h.inflow = prev.inflow + alpha*(inflow-prev.inflow)
-			} else {
-				h = prev
-			}
-		}
-		hist[it.Name] = h
-		qs.PublishRate, qs.InflowRate = h.publish, h.inflow
 		out[it.Name] = qs
 	}
-	v.hist = hist
 	return out
 }
 

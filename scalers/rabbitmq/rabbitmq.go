@@ -151,7 +151,7 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 		m = &mgmtServer{key: key, base: ep.server, user: ep.username, password: ep.password, client: &http.Client{Transport: tr}, vhosts: map[string]*vhostReader{}}
 		p.mgmt[key] = m
 	}
-	s.vhost = m.reader(ep.vhost, p.now)
+	s.vhost = m.reader(ep.vhost)
 	s.version = s.vhost.add(s, s.md.PageSize)
 	return s, nil
 }
@@ -270,8 +270,10 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 		return scalers.Sample{Values: []float64{depth}}, nil
 	}
 	rate := aggregate(s.md.Operation, matched, func(q QueueStats) float64 { return q.PublishRate })
-	// As in KEDA, messages waiting also make a MessageRate trigger active, and keep it from scaling to zero.
-	return scalers.Sample{Values: []float64{rate}, ActivationValues: []float64{max(rate, depth)}}, nil
+	raw := aggregate(s.md.Operation, matched, func(q QueueStats) float64 { return q.RawPublishRate })
+	// Activity reacts to the unsmoothed rate (waking up is cheap, and should be quick) and, as in KEDA, to
+	// messages waiting, which also keep the target from scaling to zero.
+	return scalers.Sample{Values: []float64{rate}, ActivationValues: []float64{max(rate, raw, depth)}}, nil
 }
 
 func (s *Scaler) readVhost(ctx context.Context, notBefore time.Time) (*reading[vhostQueues], error) {
