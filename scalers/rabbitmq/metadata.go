@@ -129,7 +129,7 @@ func (m *metadata) Validate() error {
 	case m.Protocol == protocolAuto:
 		m.Protocol = implied
 	case m.Protocol != implied:
-		errs = append(errs, fmt.Sprintf("protocol is %s but host is a %s:// URL; use a %s URL, or protocol auto", m.Protocol, u.Scheme, m.Protocol))
+		errs = append(errs, fmt.Sprintf("protocol is %s but host's scheme is %s; use a %s URL, or protocol auto", m.Protocol, u.Scheme, m.Protocol))
 	}
 
 	switch {
@@ -147,13 +147,13 @@ func (m *metadata) Validate() error {
 
 	if m.Protocol == protocolAMQP {
 		if m.Mode == modeMessageRate {
-			errs = append(errs, "mode MessageRate needs protocol http: the publish rate comes from the management API, and host is an "+u.Scheme+":// URL")
+			errs = append(errs, "mode MessageRate needs protocol http: the publish rate comes from the management API, and host's scheme is "+u.Scheme)
 		}
 		if m.UseRegex {
-			errs = append(errs, "useRegex needs protocol http: only the management API lists queues, and host is an "+u.Scheme+":// URL")
+			errs = append(errs, "useRegex needs protocol http: only the management API lists queues, and host's scheme is "+u.Scheme)
 		}
 		if m.ExcludeUnacknowledged {
-			errs = append(errs, "excludeUnacknowledged needs protocol http: over AMQP the queue length is already ready messages only, and host is an "+u.Scheme+":// URL")
+			errs = append(errs, "excludeUnacknowledged needs protocol http: over AMQP the queue length is already ready messages only, and host's scheme is "+u.Scheme)
 		}
 	}
 	if m.UseRegex {
@@ -172,13 +172,13 @@ func (m *metadata) Validate() error {
 	}
 	tlsScheme := u.Scheme == "amqps" || u.Scheme == "https"
 	if m.TLS == "enable" && !tlsScheme {
-		errs = append(errs, fmt.Sprintf("tls is enable but host is a %s:// URL; use %ss://", u.Scheme, u.Scheme))
+		errs = append(errs, fmt.Sprintf("tls is enable but host's scheme is %s; use %ss://", u.Scheme, u.Scheme))
 	}
 	if (m.Cert == "") != (m.Key == "") {
 		errs = append(errs, "cert and key go together: set both for TLS client authentication, or neither")
 	}
 	if set := setKeys(map[string]bool{"ca": m.CA != "", "cert": m.Cert != "", "key": m.Key != "", "unsafeSsl": m.UnsafeSSL}); set != "" && !tlsScheme {
-		errs = append(errs, fmt.Sprintf("%s set but host is a %s:// URL without TLS; use %ss://", set, u.Scheme, u.Scheme))
+		errs = append(errs, fmt.Sprintf("%s set but host's scheme is %s, without TLS; use %ss://", set, u.Scheme, u.Scheme))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
