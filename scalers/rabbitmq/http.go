@@ -83,6 +83,10 @@ type vhostReader struct {
 	srv   *mgmtServer
 	vhost string
 	*shared[int, vhostQueues]
+
+	// lastPages and lastPageSize are the page count and size of the last listing, so the next one can ask
+	// for every page at once. Only the goroutine taking a reading touches them (readings are single-flight).
+	lastPages, lastPageSize int
 }
 
 func (m *mgmtServer) reader(vhost string) *vhostReader {
@@ -152,27 +156,63 @@ func (v *vhostReader) fetch(ctx context.Context, pageSizes []int) (vhostQueues, 
 	return vhostQueues{queues: derive(items), pages: pages}, nil
 }
 
-// list reads every page; consistent says the total count held across pages and every queue was seen once.
+// maxPagesInFlight bounds the list requests of one reading that are in flight at once.
+const maxPagesInFlight = 4
+
+// list reads every page, several at once: as many as the previous reading had pages (the count is known
+// after the first answer, so a vhost that grew takes a second round for the rest). consistent says the
+// total count was the same on every page and every queue was seen once.
 func (v *vhostReader) list(ctx context.Context, pageSize int) (items []queueItem, pages int, consistent bool, err error) {
-	total := -1
-	consistent = true
-	for page := 1; ; page++ {
-		var p listPage
-		if err := v.srv.get(ctx, v.listURL(page, pageSize), &p); err != nil {
-			if page == 1 {
-				return nil, page, false, v.srv.explainListError(ctx, v.vhost, err)
-			}
-			return nil, page, false, fmt.Errorf("listing queues of vhost %q, page %d: %w", v.vhost, page, err)
+	guess := 1
+	if v.lastPageSize == pageSize {
+		guess = max(1, v.lastPages)
+	}
+	got := map[int]*listPage{}
+	fetch := func(from, to int) error {
+		answers := make([]*listPage, to-from+1)
+		errs := make([]error, len(answers))
+		sem := make(chan struct{}, maxPagesInFlight)
+		var wg sync.WaitGroup
+		for i := range answers {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				var p listPage
+				if errs[i] = v.srv.get(ctx, v.listURL(from+i, pageSize), &p); errs[i] == nil {
+					answers[i] = &p
+				}
+			})
 		}
-		pages = page
-		if total >= 0 && p.TotalCount != total {
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				if from+i == 1 {
+					return v.srv.explainListError(ctx, v.vhost, err)
+				}
+				return fmt.Errorf("listing queues of vhost %q, page %d: %w", v.vhost, from+i, err)
+			}
+			got[from+i] = answers[i]
+		}
+		return nil
+	}
+	if err := fetch(1, guess); err != nil {
+		return nil, len(got), false, err
+	}
+	pageCount := got[1].PageCount
+	if pageCount > guess {
+		if err := fetch(guess+1, pageCount); err != nil {
+			return nil, len(got), false, err
+		}
+	}
+	v.lastPages, v.lastPageSize = max(pageCount, 1), pageSize
+	consistent = true
+	total := got[1].TotalCount
+	for page := 1; page <= max(pageCount, 1); page++ {
+		p := got[page]
+		if p.TotalCount != total || p.PageCount != pageCount {
 			consistent = false
 		}
-		total = p.TotalCount
 		items = append(items, p.Items...)
-		if page >= p.PageCount {
-			break
-		}
 	}
 	seen := make(map[string]bool, len(items))
 	for _, it := range items {
@@ -181,14 +221,13 @@ func (v *vhostReader) list(ctx context.Context, pageSize int) (items []queueItem
 	if len(seen) != len(items) || len(items) != total {
 		consistent = false
 	}
-	return items, pages, consistent, nil
+	return items, len(got), consistent, nil
 }
 
 func (v *vhostReader) listURL(page, pageSize int) string {
 	q := url.Values{}
 	q.Set("page", strconv.Itoa(page))
 	q.Set("page_size", strconv.Itoa(pageSize))
-	q.Set("sort", "name")
 	q.Set("columns", listColumns)
 	for _, k := range []string{"msg_rates", "lengths"} {
 		q.Set(k+"_age", strconv.Itoa(int(RateWindow/time.Second)))

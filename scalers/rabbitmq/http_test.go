@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -206,8 +207,17 @@ func TestHTTPRegexAcrossPages(t *testing.T) {
 	reqs := proxy.take()
 	path := "/api/queues/" + url.PathEscape(vhost)
 	wantReqs := []string{path + "?page=1&page_size=50", path + "?page=2&page_size=50", path + "?page=3&page_size=50"}
+	slices.Sort(reqs) // pages after the first are asked for at once
 	if strings.Join(reqs, " ") != strings.Join(wantReqs, " ") {
 		t.Errorf("requests %q, want %q", reqs, wantReqs)
+	}
+	// The next tick asks for all three pages at once, having learnt the page count.
+	time.Sleep(600 * time.Millisecond)
+	if again := tick(t, triggers); !slices.Equal(again, got) {
+		t.Errorf("second tick %v, want %v", again, got)
+	}
+	if reqs := proxy.take(); len(reqs) != 3 {
+		t.Errorf("second tick: requests %q, want the 3 pages", reqs)
 	}
 	// No match is not an error: the value is 0.
 	none := newTrigger(t, pool.New, proxy.host(vhost), map[string]string{"queueName": "^nothing", "useRegex": "true"}, time.Second)
