@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // DeadLetter reports a dead-letter queue's depth (ready plus unacknowledged messages) and inflow (messages
@@ -60,7 +61,8 @@ func (s *Scaler) DeadLetter(ctx context.Context, queue string) (depth int64, inf
 }
 
 func queueStats(ctx context.Context, p *Pool, v *vhostReader, queue string) (QueueStats, error) {
-	r, err := v.read(ctx, p.now, p.now().Add(-defaultFreshness), v.currentVersion(), defaultTimeout, v.fetch)
+	v.ratesWanted.Store(time.Now().Add(ratesInterest).UnixNano())
+	r, err := v.read(ctx, p.now, p.now().Add(-defaultFreshness), v.currentVersion(), defaultTimeout, withRates, v.fetch)
 	if err != nil {
 		return QueueStats{}, fmt.Errorf("host %s, vhost %q: %w", v.srv.base, v.vhost, classify(err))
 	}

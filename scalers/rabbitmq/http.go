@@ -8,19 +8,26 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // listColumns are the fields the queue list asks for (the management API's columns filter: top-level keys,
-// dots for nested ones), so a page of 500 queues stays small.
-var listColumns = strings.Join([]string{
-	"name", "messages", "messages_ready", "messages_unacknowledged", "arguments", "messages_details.avg_rate",
-	"message_stats.publish_details.rate", "message_stats.publish_details.avg_rate",
-	"message_stats.ack_details.avg_rate", "message_stats.deliver_no_ack_details.avg_rate", "message_stats.get_no_ack_details.avg_rate",
-}, ",")
+// dots for nested ones), so a page of 500 queues stays small; rateColumns are added when the reading asks
+// for the averaged rates.
+var (
+	listColumns = []string{
+		"name", "messages", "messages_ready", "messages_unacknowledged", "arguments", "message_stats.publish_details.rate",
+	}
+	rateColumns = []string{
+		"messages_details.avg_rate", "message_stats.publish_details.avg_rate", "message_stats.ack_details.avg_rate",
+		"message_stats.deliver_no_ack_details.avg_rate", "message_stats.get_no_ack_details.avg_rate",
+	}
+)
 
 // RateWindow is the window over which rates are averaged: a rate is the mean over the last 15 s, which
 // RabbitMQ computes from its own timestamped statistics samples (the management API's msg_rates_age and
@@ -63,7 +70,20 @@ type vhostQueues struct {
 	queues map[string]QueueStats
 	// pages is how many list requests the reading took.
 	pages int
+	// rates says the reading asked for the averaged rates (PublishRate, InflowRate); without them the list
+	// costs the server about half as much, so a reading asks for them only when something needs them.
+	rates bool
 }
+
+// vhostWatch is what one trigger needs from its vhost's reading.
+type vhostWatch struct {
+	pageSize int
+	rates    bool
+}
+
+// ratesInterest is how long a QueueStats or DeadLetter call keeps the averaged rates in the readings of
+// its vhost, so a caller asking every few seconds does not force a reading of its own each time.
+const ratesInterest = 2 * time.Minute
 
 // mgmtServer is one management API endpoint with one set of credentials: one HTTP client, and one
 // reader per vhost that a trigger watches.
@@ -82,7 +102,11 @@ type mgmtServer struct {
 type vhostReader struct {
 	srv   *mgmtServer
 	vhost string
-	*shared[int, vhostQueues]
+	*shared[vhostWatch, vhostQueues]
+
+	// ratesWanted is until when (Unix nanoseconds) readings ask for the averaged rates without a trigger
+	// needing them, for QueueStats callers.
+	ratesWanted atomic.Int64
 
 	// lastPages and lastPageSize are the page count and size of the last listing, so the next one can ask
 	// for every page at once. Only the goroutine taking a reading touches them (readings are single-flight).
@@ -94,7 +118,7 @@ func (m *mgmtServer) reader(vhost string) *vhostReader {
 	defer m.mu.Unlock()
 	v, ok := m.vhosts[vhost]
 	if !ok {
-		v = &vhostReader{srv: m, vhost: vhost, shared: newShared[int, vhostQueues]()}
+		v = &vhostReader{srv: m, vhost: vhost, shared: newShared[vhostWatch, vhostQueues]()}
 		m.vhosts[vhost] = v
 	}
 	return v
@@ -108,8 +132,23 @@ type listPage struct {
 	TotalCount int         `json:"total_count"`
 }
 
-type avgRate struct {
-	AvgRate float64 `json:"avg_rate"`
+// details is a management API "<stat>_details" object. Anything else (the columns filter turns a details
+// object without the asked-for field into an empty list) reads as zero rates.
+type details struct {
+	Rate    float64
+	AvgRate float64
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *details) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Rate    float64 `json:"rate"`
+		AvgRate float64 `json:"avg_rate"`
+	}
+	if json.Unmarshal(b, &v) == nil {
+		d.Rate, d.AvgRate = v.Rate, v.AvgRate
+	}
+	return nil
 }
 
 type queueItem struct {
@@ -118,25 +157,24 @@ type queueItem struct {
 	Ready          int64          `json:"messages_ready"`
 	Unacknowledged int64          `json:"messages_unacknowledged"`
 	Arguments      map[string]any `json:"arguments"`
-	MessagesRate   avgRate        `json:"messages_details"`
+	MessagesRate   details        `json:"messages_details"`
 	Stats          struct {
-		Publish struct {
-			Rate    float64 `json:"rate"`
-			AvgRate float64 `json:"avg_rate"`
-		} `json:"publish_details"`
-		Ack          avgRate `json:"ack_details"`
-		DeliverNoAck avgRate `json:"deliver_no_ack_details"`
-		GetNoAck     avgRate `json:"get_no_ack_details"`
+		Publish      details `json:"publish_details"`
+		Ack          details `json:"ack_details"`
+		DeliverNoAck details `json:"deliver_no_ack_details"`
+		GetNoAck     details `json:"get_no_ack_details"`
 	} `json:"message_stats"`
 }
 
 // fetch takes one reading: the vhost's queue list, every page of it, at the largest page size any
 // watcher asks for. The list is not a snapshot; when the queue count changes between pages (queues
 // created or deleted meanwhile, which shifts the pages), it is listed once more.
-func (v *vhostReader) fetch(ctx context.Context, pageSizes []int) (vhostQueues, error) {
+func (v *vhostReader) fetch(ctx context.Context, watches []vhostWatch) (vhostQueues, error) {
 	pageSize := 1
-	for _, p := range pageSizes {
-		pageSize = max(pageSize, p)
+	rates := time.Now().UnixNano() < v.ratesWanted.Load()
+	for _, w := range watches {
+		pageSize = max(pageSize, w.pageSize)
+		rates = rates || w.rates
 	}
 	var (
 		items []queueItem
@@ -145,7 +183,7 @@ func (v *vhostReader) fetch(ctx context.Context, pageSizes []int) (vhostQueues, 
 	)
 	for attempt := 0; ; attempt++ {
 		var consistent bool
-		items, pages, consistent, err = v.list(ctx, pageSize)
+		items, pages, consistent, err = v.list(ctx, pageSize, rates)
 		if err != nil || consistent || attempt == 1 {
 			break
 		}
@@ -153,7 +191,7 @@ func (v *vhostReader) fetch(ctx context.Context, pageSizes []int) (vhostQueues, 
 	if err != nil {
 		return vhostQueues{pages: pages}, err
 	}
-	return vhostQueues{queues: derive(items), pages: pages}, nil
+	return vhostQueues{queues: derive(items), pages: pages, rates: rates}, nil
 }
 
 // maxPagesInFlight bounds the list requests of one reading that are in flight at once.
@@ -162,7 +200,7 @@ const maxPagesInFlight = 4
 // list reads every page, several at once: as many as the previous reading had pages (the count is known
 // after the first answer, so a vhost that grew takes a second round for the rest). consistent says the
 // total count was the same on every page and every queue was seen once.
-func (v *vhostReader) list(ctx context.Context, pageSize int) (items []queueItem, pages int, consistent bool, err error) {
+func (v *vhostReader) list(ctx context.Context, pageSize int, rates bool) (items []queueItem, pages int, consistent bool, err error) {
 	guess := 1
 	if v.lastPageSize == pageSize {
 		guess = max(1, v.lastPages)
@@ -178,7 +216,7 @@ func (v *vhostReader) list(ctx context.Context, pageSize int) (items []queueItem
 			wg.Go(func() {
 				defer func() { <-sem }()
 				var p listPage
-				if errs[i] = v.srv.get(ctx, v.listURL(from+i, pageSize), &p); errs[i] == nil {
+				if errs[i] = v.srv.get(ctx, v.listURL(from+i, pageSize, rates), &p); errs[i] == nil {
 					answers[i] = &p
 				}
 			})
@@ -224,14 +262,18 @@ func (v *vhostReader) list(ctx context.Context, pageSize int) (items []queueItem
 	return items, len(got), consistent, nil
 }
 
-func (v *vhostReader) listURL(page, pageSize int) string {
+func (v *vhostReader) listURL(page, pageSize int, rates bool) string {
 	q := url.Values{}
 	q.Set("page", strconv.Itoa(page))
 	q.Set("page_size", strconv.Itoa(pageSize))
-	q.Set("columns", listColumns)
-	for _, k := range []string{"msg_rates", "lengths"} {
-		q.Set(k+"_age", strconv.Itoa(int(RateWindow/time.Second)))
-		q.Set(k+"_incr", strconv.Itoa(int(rateStep/time.Second)))
+	if !rates {
+		q.Set("columns", strings.Join(listColumns, ","))
+	} else {
+		q.Set("columns", strings.Join(append(slices.Clip(listColumns), rateColumns...), ","))
+		for _, k := range []string{"msg_rates", "lengths"} {
+			q.Set(k+"_age", strconv.Itoa(int(RateWindow/time.Second)))
+			q.Set(k+"_incr", strconv.Itoa(int(rateStep/time.Second)))
+		}
 	}
 	return v.srv.base + "/api/queues/" + url.PathEscape(v.vhost) + "?" + q.Encode()
 }

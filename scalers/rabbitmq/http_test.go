@@ -27,7 +27,7 @@ type countingProxy struct {
 	url *url.URL // with the broker's credentials
 
 	mu       sync.Mutex
-	requests []string // "path?page=N&page_size=M"
+	requests []string // "path?page=N&page_size=M[&msg_rates_age=S]"
 }
 
 func newCountingProxy(t *testing.T, b *broker) *countingProxy {
@@ -39,7 +39,11 @@ func newCountingProxy(t *testing.T, b *broker) *countingProxy {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		cp.mu.Lock()
-		cp.requests = append(cp.requests, fmt.Sprintf("%s?page=%s&page_size=%s", r.URL.EscapedPath(), q.Get("page"), q.Get("page_size")))
+		req := fmt.Sprintf("%s?page=%s&page_size=%s", r.URL.EscapedPath(), q.Get("page"), q.Get("page_size"))
+		if q.Get("msg_rates_age") != "" {
+			req += "&msg_rates_age=" + q.Get("msg_rates_age")
+		}
+		cp.requests = append(cp.requests, req)
 		cp.mu.Unlock()
 		rp.ServeHTTP(w, r)
 	}))
@@ -162,6 +166,24 @@ func TestHTTPOneListPerVhostPerTick(t *testing.T) {
 			t.Errorf("tick %d: management API requests %q, want one list of each vhost: %q", n, reqs, wantReqs)
 		}
 		time.Sleep(250 * time.Millisecond) // past the freshness window (half the polling interval)
+	}
+
+	// Queue lengths need no averaged rates (they double the server's work on the list); a dead-letter
+	// reading does, and keeps them in the vhost's readings for a while, so it does not take readings of its
+	// own.
+	if _, _, err := pool.DeadLetter(t.Context(), vhosts[0], "q1"); err != nil {
+		t.Fatal(err)
+	}
+	withRates := "/api/queues/" + url.PathEscape(vhosts[0]) + "?page=1&page_size=500&msg_rates_age=15"
+	if reqs := proxy.take(); len(reqs) != 1 || reqs[0] != withRates {
+		t.Errorf("DeadLetter: requests %q, want %q", reqs, withRates)
+	}
+	time.Sleep(250 * time.Millisecond)
+	tick(t, triggers)
+	reqs := proxy.take()
+	slices.Sort(reqs)
+	if want := []string{"/api/queues/" + url.PathEscape(vhosts[1]) + "?page=1&page_size=500", withRates}; !slices.Equal(reqs, want) && !slices.Equal(reqs, []string{want[1], want[0]}) {
+		t.Errorf("tick after DeadLetter: requests %q, want %q", reqs, want)
 	}
 }
 

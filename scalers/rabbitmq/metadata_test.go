@@ -1,6 +1,7 @@
 package rabbitmq
 
 import (
+	"encoding/json"
 	"io"
 	"strings"
 	"testing"
@@ -268,6 +269,24 @@ func TestParamsDescribeEveryKey(t *testing.T) {
 	want := []string{"host", "queueName", "mode", "value", "queueLength", "activationValue", "protocol", "vhostName", "useRegex",
 		"excludeUnacknowledged", "operation", "pageSize", "timeout", "username", "password", "tls", "ca", "cert", "key", "unsafeSsl"}
 	if diff := cmp.Diff(names, want); diff != "" {
+		t.Errorf("(-got +want):\n%s", diff)
+	}
+}
+
+// The list's items decode whatever shape the columns filter leaves a details object in.
+func TestDecodeQueueItem(t *testing.T) {
+	var p listPage
+	raw := `{"items":[{"name":"a","messages":3,"messages_details":[],"message_stats":{"publish_details":{"rate":2.5,"avg_rate":1.5}}},
+		{"name":"b","arguments":{"x-dead-letter-exchange":"dlx"}}],"page":1,"page_count":1,"total_count":2}`
+	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+		t.Fatal(err)
+	}
+	got := derive(p.Items)
+	want := map[string]QueueStats{
+		"a": {Messages: 3, PublishRate: 1.5, RawPublishRate: 2.5},
+		"b": {DeadLetterExchange: "dlx", HasDeadLetterExchange: true},
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
 	}
 }

@@ -152,7 +152,7 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 		p.mgmt[key] = m
 	}
 	s.vhost = m.reader(ep.vhost)
-	s.version = s.vhost.add(s, s.md.PageSize)
+	s.version = s.vhost.add(s, vhostWatch{pageSize: s.md.PageSize, rates: s.md.Mode == modeMessageRate})
 	return s, nil
 }
 
@@ -236,7 +236,7 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 		fetch := func(ctx context.Context, queues []string) (amqpDepths, error) {
 			return s.amqp.fetch(ctx, queues, s.timeout)
 		}
-		r, err := s.amqp.read(ctx, s.pool.now, notBefore, s.version, s.timeout, fetch)
+		r, err := s.amqp.read(ctx, s.pool.now, notBefore, s.version, s.timeout, nil, fetch)
 		if err != nil {
 			return scalers.Sample{}, fmt.Errorf("%s: %w", s.where(), classify(err))
 		}
@@ -277,7 +277,11 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 }
 
 func (s *Scaler) readVhost(ctx context.Context, notBefore time.Time) (*reading[vhostQueues], error) {
-	r, err := s.vhost.read(ctx, s.pool.now, notBefore, s.version, s.timeout, s.vhost.fetch)
+	var accept func(vhostQueues) bool
+	if s.md.Mode == modeMessageRate {
+		accept = withRates
+	}
+	r, err := s.vhost.read(ctx, s.pool.now, notBefore, s.version, s.timeout, accept, s.vhost.fetch)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.where(), classify(err))
 	}
@@ -310,6 +314,9 @@ func (s *Scaler) match(queues map[string]QueueStats) ([]QueueStats, error) {
 	}
 	return out, nil
 }
+
+// withRates accepts a reading with the averaged rates.
+func withRates(v vhostQueues) bool { return v.rates }
 
 // aggregate applies operation (sum, avg, max) to f over qs; 0 for none.
 func aggregate(operation string, qs []QueueStats, f func(QueueStats) float64) float64 {

@@ -59,15 +59,15 @@ func (sh *shared[W, T]) currentVersion() uint64 {
 	return sh.version
 }
 
-// read returns a reading that started no earlier than notBefore and covers the watch set as of version,
-// taking a new one with fetch when needed. fetch gets the watches as of the reading's start, and a context
+// read returns a reading that started no earlier than notBefore, covers the watch set as of version and
+// (when accept is not nil) has a value accept takes, taking a new one with fetch when needed. fetch gets the watches as of the reading's start, and a context
 // bounded by the caller's deadline (or by timeout, when the caller has none) but not by its cancellation:
 // other callers wait for the same reading.
 func (sh *shared[W, T]) read(ctx context.Context, now func() time.Time, notBefore time.Time, version uint64, timeout time.Duration,
-	fetch func(ctx context.Context, watches []W) (T, error)) (*reading[T], error) {
+	accept func(T) bool, fetch func(ctx context.Context, watches []W) (T, error)) (*reading[T], error) {
 	for {
 		sh.mu.Lock()
-		if r := sh.last; r != nil && !r.started.Before(notBefore) && r.version >= version {
+		if r := sh.last; r != nil && !r.started.Before(notBefore) && r.version >= version && (accept == nil || r.err != nil || accept(r.val)) {
 			sh.mu.Unlock()
 			return r, nil
 		}
