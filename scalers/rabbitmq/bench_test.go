@@ -23,8 +23,8 @@ import (
 // benchQueues is how many queues (and triggers, one per queue) the benchmark watches on one vhost.
 const benchQueues = 1000
 
-// BenchmarkTick times one poll tick of 1,000 triggers, each on its own queue of one vhost, the way the
-// controller runs it: every trigger sampled at once (mode=parallel), or one after another
+// BenchmarkTick times one poll tick of 1,000 triggers, each on its own queue of one vhost (queue lengths
+// over AMQP or http, or publish rates over http), the way the controller runs it: every trigger sampled at once (mode=parallel), or one after another
 // (mode=sequential). The pool's clock moves past the freshness window before each tick, so every tick
 // takes a new reading. It reports what the tick cost the server: management API requests, or AMQP
 // connections and passive declares, with the memory RabbitMQ holds for the pool's AMQP connection
@@ -49,9 +49,10 @@ func BenchmarkTick(b *testing.B) {
 	mgmt.do(http.MethodPut, "/api/permissions/"+url.PathEscape(vhost)+"/"+url.PathEscape(user), map[string]string{"configure": ".*", "write": ".*", "read": ".*"}, nil)
 	fillQueues(b, amqpURL.String(), vhost)
 
-	for _, protocol := range []string{"amqp", "http"} {
+	for _, trigger := range []string{"amqp", "http", "http-MessageRate"} {
+		protocol, rates := strings.CutSuffix(trigger, "-MessageRate")
 		for _, mode := range []string{"parallel", "sequential"} {
-			b.Run(fmt.Sprintf("protocol=%s/mode=%s", protocol, mode), func(b *testing.B) {
+			b.Run(fmt.Sprintf("trigger=%s/mode=%s", trigger, mode), func(b *testing.B) {
 				var clock atomic.Int64
 				clock.Store(time.Now().UnixNano())
 				name := testenv.UniqueName(b, "ebb-bench")
@@ -65,7 +66,11 @@ func BenchmarkTick(b *testing.B) {
 				host.Path, host.RawPath = "/"+vhost, "/"+url.PathEscape(vhost)
 				triggers := make([]scalers.Scaler, benchQueues)
 				for i := range triggers {
-					s, err := p.New(scalers.Config{TriggerName: "q", Metadata: map[string]string{"queueName": fmt.Sprintf("q%04d", i)}, Auth: map[string]string{"host": host.String()}, PollingInterval: 5 * time.Second})
+					md := map[string]string{"queueName": fmt.Sprintf("q%04d", i)}
+					if rates {
+						md["mode"], md["value"] = "MessageRate", "10"
+					}
+					s, err := p.New(scalers.Config{TriggerName: "q", Metadata: md, Auth: map[string]string{"host": host.String()}, PollingInterval: 5 * time.Second})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -76,13 +81,13 @@ func BenchmarkTick(b *testing.B) {
 					m.client.Transport = countingTransport{next: m.client.Transport, n: &requests}
 				}
 				memBefore := mgmt.connectionMemory()
-				runTick(b, triggers, mode) // connect, warm up
+				runTick(b, triggers, mode, !rates) // connect, warm up
 				memAfter := mgmt.connectionMemory()
 				requests.Store(0)
 				b.ResetTimer()
 				for range b.N {
 					clock.Add(int64(2 * time.Second))
-					runTick(b, triggers, mode)
+					runTick(b, triggers, mode, !rates)
 				}
 				b.StopTimer()
 				if protocol == "amqp" {
@@ -98,7 +103,8 @@ func BenchmarkTick(b *testing.B) {
 	}
 }
 
-func runTick(b *testing.B, triggers []scalers.Scaler, mode string) {
+// runTick samples every trigger; with depths, it checks each value is its queue's depth.
+func runTick(b *testing.B, triggers []scalers.Scaler, mode string, depths bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	check := func(i int, s scalers.Scaler) {
@@ -107,7 +113,7 @@ func runTick(b *testing.B, triggers []scalers.Scaler, mode string) {
 			b.Error(err)
 			return
 		}
-		if want := float64(i % 10); got.Values[0] != want {
+		if want := float64(i % 10); depths && got.Values[0] != want {
 			b.Errorf("trigger %d: %v, want %v", i, got.Values, want)
 		}
 	}
