@@ -120,7 +120,7 @@ func (a *amqpServer) dial(done chan struct{}, timeout time.Duration) {
 	case err != nil:
 		err = classify(err)
 		if a.closeErr != nil && errors.Is(err, ErrUnreachable) {
-			err = fmt.Errorf("%w; the last connection was closed: %v", err, a.closeErr)
+			err = fmt.Errorf("%w; the last connection was closed: %w", err, a.closeErr)
 		}
 		a.backoff = min(max(2*a.backoff, backoffMin), backoffMax)
 		a.nextDial = time.Now().Add(time.Duration(float64(a.backoff) * (0.8 + 0.4*rand.Float64())))
@@ -296,7 +296,7 @@ func (a *amqpServer) connErr(ctx context.Context, err error) error {
 	a.mu.Unlock()
 	err = classify(err)
 	if reason != nil && !errors.Is(err, ErrQueueNotFound) {
-		return fmt.Errorf("%w (the server closed the connection: %v)", err, reason)
+		return fmt.Errorf("%w (the server closed the connection: %w)", err, reason)
 	}
 	return err
 }

@@ -278,7 +278,7 @@ func TestAMQPWrongPasswordShortDeadline(t *testing.T) {
 		case errors.Is(err, rabbitmq.ErrAuthentication):
 			return nil
 		case errors.Is(err, rabbitmq.ErrUnreachable):
-			return fmt.Errorf("still %v", err)
+			return fmt.Errorf("still %w", err)
 		}
 		t.Fatalf("sample: %v, want ErrUnreachable until ErrAuthentication", err)
 		return nil
@@ -310,7 +310,7 @@ func TestAMQPServerGoesAwayAndComesBack(t *testing.T) {
 	eventually(t, 10*time.Second, func() error {
 		_, cutErr = sampleErr(t, s)
 		if !errors.Is(cutErr, rabbitmq.ErrUnreachable) {
-			return fmt.Errorf("sample while cut: %v, want ErrUnreachable", cutErr)
+			return fmt.Errorf("sample while cut: %w, want ErrUnreachable", cutErr)
 		}
 		return nil
 	})

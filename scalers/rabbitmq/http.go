@@ -361,7 +361,7 @@ func (m *mgmtServer) explainListError(ctx context.Context, vhost string, err err
 	}
 	var overview map[string]any
 	if oerr := m.get(ctx, m.base+"/api/overview", &overview); oerr != nil {
-		return fmt.Errorf("no RabbitMQ management API at %s (GET /api/overview: %v); check host's address and path: %w", m.base, oerr, err)
+		return fmt.Errorf("no RabbitMQ management API at %s (GET /api/overview: %s); check host's address and path: %w", m.base, oerr.Error(), err)
 	}
 	return fmt.Errorf("%w: %q (the management API answered 404 for its queue list): %w", ErrVhostNotFound, vhost, err)
 }
