@@ -35,7 +35,6 @@ type amqpDepths struct {
 type amqpServer struct {
 	key      string
 	url      string // with credentials; never printed
-	display  string // server and vhost, for messages
 	vhost    string
 	tls      *tls.Config
 	connName string
@@ -56,8 +55,8 @@ type amqpServer struct {
 	connected time.Time
 }
 
-func newAMQPServer(key, url, display, vhost, connName string, tc *tls.Config) *amqpServer {
-	return &amqpServer{key: key, url: url, display: display, vhost: vhost, connName: connName, tls: tc, shared: newShared[string, amqpDepths]()}
+func newAMQPServer(key, url, vhost, connName string, tc *tls.Config) *amqpServer {
+	return &amqpServer{key: key, url: url, vhost: vhost, connName: connName, tls: tc, shared: newShared[string, amqpDepths]()}
 }
 
 // connection returns the open connection, dialing when there is none and the backoff allows. The dial

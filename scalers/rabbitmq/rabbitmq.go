@@ -136,7 +136,7 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 	if ep.protocol == protocolAMQP {
 		a, ok := p.amqp[key]
 		if !ok {
-			a = newAMQPServer(key, amqpURL(ep), ep.server, ep.vhost, p.connName, tc)
+			a = newAMQPServer(key, amqpURL(ep), ep.vhost, p.connName, tc)
 			p.amqp[key] = a
 		}
 		s.amqp = a
