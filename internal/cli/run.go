@@ -19,12 +19,14 @@ import (
 	"github.com/ebbscale/ebb/metricstore"
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/kafka"
+	"github.com/ebbscale/ebb/scalers/rabbitmq"
 )
 
 // Registry is the set of trigger types the ebb binary knows. Each call has its own broker clients.
 func Registry() scalers.Registry {
 	return scalers.Registry{
-		kafka.Type: kafka.NewPool().New,
+		kafka.Type:    kafka.NewPool().New,
+		rabbitmq.Type: rabbitmq.NewPool().New,
 	}
 }
 
@@ -34,7 +36,11 @@ func TriggerParams() (map[string][]scalers.Param, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string][]scalers.Param{kafka.Type: kafkaParams}, nil
+	rabbitmqParams, err := rabbitmq.Params()
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]scalers.Param{kafka.Type: kafkaParams, rabbitmq.Type: rabbitmqParams}, nil
 }
 
 // runFlags are the flags of the commands that run ebb's roles.
