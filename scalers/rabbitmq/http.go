@@ -223,22 +223,30 @@ func (v *vhostReader) list(ctx context.Context, pageSize int, rates bool) (items
 		}
 		wg.Wait()
 		for i, err := range errs {
+			page := from + i
 			if err != nil {
-				if from+i == 1 {
+				if page == 1 {
 					return v.srv.explainListError(ctx, v.vhost, err)
 				}
-				return fmt.Errorf("listing queues of vhost %q, page %d: %w", v.vhost, from+i, err)
+				// A vhost that shrank since the last reading has fewer pages than were asked for at once:
+				// RabbitMQ refuses a page past the end (400 page_out_of_range). Page 1 says how many exist.
+				if p1, ok := got[1]; ok && page > max(p1.PageCount, 1) {
+					continue
+				}
+				return fmt.Errorf("listing queues of vhost %q, page %d: %w", v.vhost, page, err)
 			}
-			got[from+i] = answers[i]
+			got[page] = answers[i]
 		}
 		return nil
 	}
 	if err := fetch(1, guess); err != nil {
+		v.lastPages = 0 // start again from page 1 alone next time
 		return nil, len(got), false, err
 	}
 	pageCount := got[1].PageCount
 	if pageCount > guess {
 		if err := fetch(guess+1, pageCount); err != nil {
+			v.lastPages = 0
 			return nil, len(got), false, err
 		}
 	}

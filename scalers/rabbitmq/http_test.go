@@ -383,3 +383,29 @@ func TestHTTPErrors(t *testing.T) {
 		eventually(t, 20*time.Second, valueIs(s, 3))
 	})
 }
+
+// A vhost whose queue list shrinks by a page between readings keeps working: the page past the new end,
+// asked for because the last reading had it, is not an error.
+func TestHTTPVhostShrinks(t *testing.T) {
+	b := requireBroker(t)
+	vhost := b.vhost()
+	ch := channel(t, b.conn(vhost))
+	for i := range 5 {
+		q := fmt.Sprintf("shrink.%d", i)
+		declare(t, ch, q, nil)
+		publish(t, ch, q, i+1)
+	}
+	b.waitDepths(vhost, map[string]int{"shrink.0": 1, "shrink.1": 2, "shrink.2": 3, "shrink.3": 4, "shrink.4": 5})
+	pool := rabbitmq.NewPool()
+	t.Cleanup(pool.Close)
+	s := newTrigger(t, pool.New, b.httpHost(vhost), map[string]string{
+		"queueName": `^shrink\.`, "useRegex": "true", "pageSize": "2", "mode": "QueueLength", "value": "10",
+	}, 100*time.Millisecond)
+	eventually(t, 10*time.Second, valueIs(s, 15)) // three pages
+	for _, q := range []string{"shrink.2", "shrink.3", "shrink.4"} {
+		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, valueIs(s, 3)) // one page: 1 + 2
+}
