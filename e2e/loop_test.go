@@ -2,11 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,14 +37,7 @@ func startEbb(t *testing.T, env *testenv.Env, reg scalers.Registry) {
 	port := testenv.FreePort(t)
 	fs := pflag.NewFlagSet("ebb", pflag.ContinueOnError)
 	adapter := metricsapi.NewAdapter(metricsapi.NewProvider(store), fs)
-	if err := fs.Parse([]string{
-		"--secure-port=" + strconv.Itoa(port),
-		"--bind-address=127.0.0.1",
-		"--cert-dir=" + t.TempDir(),
-		"--lister-kubeconfig=" + env.Kubeconfig,
-		"--authentication-kubeconfig=" + env.Kubeconfig,
-		"--authorization-kubeconfig=" + env.Kubeconfig,
-	}); err != nil {
+	if err := fs.Parse(metricsapi.LocalFlags(port, t.TempDir(), env.Kubeconfig)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -81,28 +69,6 @@ func startEbb(t *testing.T, env *testenv.Env, reg scalers.Registry) {
 	if err := env.RegisterExternalMetrics(t.Context(), port); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// rawMetric reads an external metric the way an operator would: kubectl get --raw through kube-apiserver.
-func rawMetric(t *testing.T, env *testenv.Env, ns, metric, sc string) (string, error) {
-	t.Helper()
-	path := fmt.Sprintf("/apis/external.metrics.k8s.io/v1beta1/namespaces/%s/%s?labelSelector=%s%%3D%s", ns, metric, ebbv1.ScaledConsumerLabel, sc)
-	out, err := exec.CommandContext(t.Context(), filepath.Join(env.BinDir, "kubectl"), "--kubeconfig", env.Kubeconfig, "get", "--raw", path).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("kubectl get --raw %s: %w: %s", path, err, out)
-	}
-	var list struct {
-		Items []struct {
-			Value string `json:"value"`
-		} `json:"items"`
-	}
-	if err := json.Unmarshal(out, &list); err != nil {
-		return "", fmt.Errorf("decoding %s: %w", out, err)
-	}
-	if len(list.Items) != 1 {
-		return "", fmt.Errorf("want one item, got %s", out)
-	}
-	return list.Items[0].Value, nil
 }
 
 // backlog is how a test sets the work a trigger reports.
@@ -193,7 +159,7 @@ func runLoop(t *testing.T, reg scalers.Registry, b backlog) {
 		var got int32
 		var err error
 		for time.Now().Before(deadline) {
-			value, err = rawMetric(t, env, ns, metric, "orders")
+			value, err = env.RawExternalMetric(t, ns, metric, "orders")
 			got = replicas()
 			if q, perr := resource.ParseQuantity(value); err == nil && perr == nil && q.Cmp(*wantValue) == 0 && got == want {
 				t.Logf("%s: backlog %d, served %s, replicas %d", name, backlog, value, got)

@@ -2,7 +2,6 @@ package metricsapi_test
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,14 +25,7 @@ func startAdapter(t testing.TB, env *testenv.Env, p provider.ExternalMetricsProv
 	port := testenv.FreePort(t)
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	adapter := metricsapi.NewAdapter(p, fs)
-	err := fs.Parse([]string{
-		"--secure-port=" + strconv.Itoa(port),
-		"--bind-address=127.0.0.1",
-		"--cert-dir=" + t.TempDir(),
-		"--lister-kubeconfig=" + env.Kubeconfig,
-		"--authentication-kubeconfig=" + env.Kubeconfig,
-		"--authorization-kubeconfig=" + env.Kubeconfig,
-	})
+	err := fs.Parse(metricsapi.LocalFlags(port, t.TempDir(), env.Kubeconfig))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package metricsapi
 
 import (
+	"strconv"
+
 	"github.com/spf13/pflag"
 	basecmd "sigs.k8s.io/custom-metrics-apiserver/pkg/cmd"
 	"sigs.k8s.io/custom-metrics-apiserver/pkg/provider"
@@ -17,4 +19,18 @@ func NewAdapter(p provider.ExternalMetricsProvider, fs *pflag.FlagSet) *basecmd.
 	a.InstallFlags()
 	a.WithExternalMetrics(p)
 	return a
+}
+
+// LocalFlags are the adapter flags for serving on 127.0.0.1:port with certificates in certDir and every
+// client (lister, delegated authentication and authorization) using kubeconfig: how `ebb dev` and the
+// tests run the metrics API next to a local control plane.
+func LocalFlags(port int, certDir, kubeconfig string) []string {
+	return []string{
+		"--secure-port=" + strconv.Itoa(port),
+		"--bind-address=127.0.0.1",
+		"--cert-dir=" + certDir,
+		"--lister-kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+	}
 }

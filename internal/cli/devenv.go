@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -91,10 +90,7 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 	fs := pflag.NewFlagSet("ebb", pflag.ContinueOnError)
 	store := metricstore.New()
 	adapter := metricsapi.NewAdapter(metricsapi.NewProvider(store), fs)
-	if err := fs.Parse([]string{
-		"--secure-port=" + strconv.Itoa(port), "--bind-address=127.0.0.1", "--cert-dir=" + filepath.Join(clusterDir, "ebb-certs"),
-		"--lister-kubeconfig=" + cluster.Kubeconfig, "--authentication-kubeconfig=" + cluster.Kubeconfig, "--authorization-kubeconfig=" + cluster.Kubeconfig,
-	}); err != nil {
+	if err := fs.Parse(metricsapi.LocalFlags(port, filepath.Join(clusterDir, "ebb-certs"), cluster.Kubeconfig)); err != nil {
 		return err
 	}
 	runCtx, stop := context.WithCancel(ctx)

@@ -2,8 +2,6 @@ package cli_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -189,7 +187,7 @@ func TestFollowersServeLeaderValues(t *testing.T) {
 			}
 			serves := func(want string) func() bool {
 				return func() bool {
-					got, err := rawMetric(t, env, ns, "backlog", "orders")
+					got, err := env.RawExternalMetric(t, ns, "backlog", "orders")
 					if want == "" {
 						return err != nil && strings.Contains(err.Error(), "NotFound")
 					}
@@ -213,34 +211,11 @@ func TestFollowersServeLeaderValues(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, 30*time.Second, "a deleted ScaledConsumer's value is still served", func() bool {
-			_, err := rawMetric(t, env, ns, "backlog", "orders")
+			_, err := env.RawExternalMetric(t, ns, "backlog", "orders")
 			return err != nil && strings.Contains(err.Error(), "NotFound")
 		})
 	}
 	if got := follower.logs(); !strings.Contains(got, "mirroring the leader's metric values") {
 		t.Errorf("the follower never logged that it mirrors:\n%s", got)
 	}
-}
-
-// rawMetric reads an external metric through kube-apiserver, as kubectl get --raw does, and returns its
-// value; an error carries kubectl's output (NotFound for a metric the server does not have).
-func rawMetric(t *testing.T, env *testenv.Env, ns, metric, sc string) (string, error) {
-	t.Helper()
-	path := fmt.Sprintf("/apis/external.metrics.k8s.io/v1beta1/namespaces/%s/%s?labelSelector=%s%%3D%s", ns, metric, ebbv1.ScaledConsumerLabel, sc)
-	out, err := exec.CommandContext(t.Context(), filepath.Join(env.BinDir, "kubectl"), "--kubeconfig", env.Kubeconfig, "get", "--raw", path).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("kubectl get --raw %s: %w: %s", path, err, out)
-	}
-	var list struct {
-		Items []struct {
-			Value string `json:"value"`
-		} `json:"items"`
-	}
-	if err := json.Unmarshal(out, &list); err != nil {
-		return "", fmt.Errorf("decoding %s: %w", out, err)
-	}
-	if len(list.Items) != 1 {
-		return "", fmt.Errorf("want one item, got %s", out)
-	}
-	return list.Items[0].Value, nil
 }
