@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ebbscale/ebb/scalers"
 )
 
 // metadataRefresh is how long a topic's partition count is trusted before it is asked again (to notice
@@ -24,14 +26,10 @@ type watch struct {
 }
 
 // reading is one batched look at a cluster: committed offsets of every watched group and end offsets of
-// every partition of every watched topic.
+// every partition of every watched topic. It is the value of a scalers.Reading, which carries its time,
+// version, sequence number and (classified) error.
 type reading struct {
-	// started is when the reading began; version is the watch set it covered.
-	started time.Time
-	version uint64
-	// seq numbers the readings of a cluster, so a trigger can tell a new reading from one it has seen.
-	seq uint64
-	// err is a failure of the whole reading (unreachable, authentication), classified.
+	// err is a failure of the whole reading (unreachable, authentication), as fetch met it.
 	err       error
 	ends      map[string][]int64 // topic -> end offset by partition (-1: not known)
 	topicErr  map[string]error
@@ -41,18 +39,15 @@ type reading struct {
 
 // cluster is one franz-go client shared by every trigger with the same brokers and credentials.
 type cluster struct {
+	// Shared holds the triggers' watches and coalesces their readings.
+	*scalers.Shared[*Scaler, watch, *reading]
 	key string
 	cl  *kgo.Client
 	// sasl notes SASL exchanges the broker cut off; nil without SASL.
 	sasl *saslHook
 
-	mu       sync.Mutex
-	watches  map[*Scaler]watch
-	version  uint64
-	last     *reading
-	inflight chan struct{} // closed when the reading in flight completes
-	seq      uint64        // of the last reading
-	parts    map[string]topicLayout
+	mu    sync.Mutex // guards parts
+	parts map[string]topicLayout
 }
 
 type topicLayout struct {
@@ -61,74 +56,30 @@ type topicLayout struct {
 }
 
 func newCluster(key string, cl *kgo.Client, sasl *saslHook) *cluster {
-	return &cluster{key: key, cl: cl, sasl: sasl, watches: map[*Scaler]watch{}, parts: map[string]topicLayout{}}
+	return &cluster{Shared: scalers.NewShared[*Scaler, watch, *reading](), key: key, cl: cl, sasl: sasl, parts: map[string]topicLayout{}}
 }
 
-func (c *cluster) add(s *Scaler, w watch) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.watches[s] = w
-	c.version++
-}
-
-// remove drops s and reports how many watchers remain.
-func (c *cluster) remove(s *Scaler) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.watches, s)
-	c.version++
-	return len(c.watches)
-}
+// readTimeout bounds a reading when the trigger that starts it has no deadline.
+const readTimeout = 30 * time.Second
 
 // read returns a reading that started no earlier than notBefore and covers the watch set as of version,
 // taking a new one (for every watcher at once) when needed. Concurrent callers share one reading.
-func (c *cluster) read(ctx context.Context, notBefore time.Time, version uint64) (*reading, error) {
-	for {
-		c.mu.Lock()
-		if r := c.last; r != nil && !r.started.Before(notBefore) && r.version >= version {
-			c.mu.Unlock()
-			return r, nil
-		}
-		if wait := c.inflight; wait != nil {
-			c.mu.Unlock()
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		done := make(chan struct{})
-		c.inflight = done
-		started, ver := time.Now(), c.version
-		groups, topics, allTopicsGroups := c.watchSetLocked()
-		c.mu.Unlock()
-
-		// The reading is not bound to this caller's cancellation (others wait for it), only to its deadline.
-		deadline, ok := ctx.Deadline()
-		if !ok {
-			deadline = time.Now().Add(30 * time.Second)
-		}
-		rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-		r := c.fetch(rctx, groups, topics, allTopicsGroups)
-		cancel()
-		r.started, r.version = started, ver
+func (c *cluster) read(ctx context.Context, notBefore time.Time, version uint64) (*scalers.Reading[*reading], error) {
+	return c.Read(ctx, time.Now, notBefore, version, readTimeout, nil, func(ctx context.Context, ws []watch) (*reading, error) {
+		started := time.Now()
+		groups, topics, allTopics := watchSet(ws)
+		r := c.fetch(ctx, groups, topics, allTopics)
 		if r.err != nil {
-			r.err = c.classify(r.err, started)
+			return r, c.classify(r.err, started)
 		}
-
-		c.mu.Lock()
-		c.seq++
-		r.seq = c.seq
-		c.last, c.inflight = r, nil
-		c.mu.Unlock()
-		close(done)
-	}
+		return r, nil
+	})
 }
 
-func (c *cluster) watchSetLocked() (groups, topics []string, allTopics map[string]bool) {
+// watchSet lists the groups and named topics of the watches, and the groups watched for all their topics.
+func watchSet(ws []watch) (groups, topics []string, allTopics map[string]bool) {
 	allTopics = map[string]bool{}
-	for _, w := range c.watches {
+	for _, w := range ws {
 		groups = append(groups, w.group)
 		if w.topic == "" {
 			allTopics[w.group] = true

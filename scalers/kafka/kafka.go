@@ -84,10 +84,7 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 		return nil, err
 	}
 	s.cluster = c
-	c.add(s, watch{group: s.md.ConsumerGroup, topic: s.md.Topic})
-	c.mu.Lock()
-	s.version = c.version
-	c.mu.Unlock()
+	s.version = c.Add(s, watch{group: s.md.ConsumerGroup, topic: s.md.Topic})
 	return s, nil
 }
 
@@ -139,7 +136,7 @@ func (p *Pool) cluster(md metadata) (*cluster, error) {
 func (p *Pool) release(s *Scaler) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if s.cluster.remove(s) == 0 {
+	if s.cluster.Remove(s) == 0 {
 		s.cluster.cl.Close()
 		delete(p.clusters, s.cluster.key)
 	}
@@ -196,16 +193,16 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	if err != nil {
 		return scalers.Sample{}, fmt.Errorf("bootstrapServers %s: %w", strings.Join(s.md.BootstrapServers, ","), classify(err))
 	}
-	if r.err != nil {
-		return scalers.Sample{}, fmt.Errorf("bootstrapServers %s: %w", strings.Join(s.md.BootstrapServers, ","), r.err)
+	if r.Err != nil {
+		return scalers.Sample{}, fmt.Errorf("bootstrapServers %s: %w", strings.Join(s.md.BootstrapServers, ","), r.Err)
 	}
-	parts, err := s.partitions(r)
+	parts, err := s.partitions(r.Val)
 	if err != nil {
 		return scalers.Sample{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r.seq == s.lastSeq {
+	if r.Seq == s.lastSeq {
 		// Sampled again within the freshness window: the same reading gives the same answer. Computing
 		// it again would see every committed offset unmoved and take all lag for persistent lag.
 		return s.copyLast(), nil
@@ -219,7 +216,7 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 		ScaleToZeroOnInvalidOffset: s.md.ScaleToZeroOnInvalidOffset,
 		EvenDistribution:           s.md.EnsureEvenDistributionOfPartitions,
 	}, s.previous)
-	s.lastSeq = r.seq
+	s.lastSeq = r.Seq
 	s.last = scalers.Sample{Values: []float64{res.Lag}, ActivationValues: []float64{res.LagWithPersistent}}
 	return s.copyLast(), nil
 }

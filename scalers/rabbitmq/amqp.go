@@ -11,6 +11,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ebbscale/ebb/scalers"
 )
 
 const (
@@ -39,7 +41,7 @@ type amqpServer struct {
 	tls      *tls.Config
 	connName string
 
-	*shared[string, amqpDepths]
+	*scalers.Shared[*Scaler, string, amqpDepths]
 
 	// mu guards the connection state below. Only the goroutine taking a reading dials and uses channels
 	// (readings are single-flight), but close and the NotifyClose watcher run concurrently with it.
@@ -56,7 +58,7 @@ type amqpServer struct {
 }
 
 func newAMQPServer(key, url, vhost, connName string, tc *tls.Config) *amqpServer {
-	return &amqpServer{key: key, url: url, vhost: vhost, connName: connName, tls: tc, shared: newShared[string, amqpDepths]()}
+	return &amqpServer{key: key, url: url, vhost: vhost, connName: connName, tls: tc, Shared: scalers.NewShared[*Scaler, string, amqpDepths]()}
 }
 
 // connection returns the open connection, dialing when there is none and the backoff allows. The dial

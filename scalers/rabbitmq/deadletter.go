@@ -62,14 +62,14 @@ func (s *Scaler) DeadLetter(ctx context.Context, queue string) (depth int64, inf
 
 func queueStats(ctx context.Context, p *Pool, v *vhostReader, queue string) (QueueStats, error) {
 	v.ratesWanted.Store(time.Now().Add(ratesInterest).UnixNano())
-	r, err := v.read(ctx, p.now, p.now().Add(-defaultFreshness), v.currentVersion(), defaultTimeout, withRates, v.fetch)
+	r, err := v.Read(ctx, p.now, p.now().Add(-defaultFreshness), v.Version(), defaultTimeout, withRates, v.fetch)
 	if err != nil {
 		return QueueStats{}, fmt.Errorf("host %s, vhost %q: %w", v.srv.base, v.vhost, classify(err))
 	}
-	if r.err != nil {
-		return QueueStats{}, fmt.Errorf("host %s, vhost %q: %w", v.srv.base, v.vhost, r.err)
+	if r.Err != nil {
+		return QueueStats{}, fmt.Errorf("host %s, vhost %q: %w", v.srv.base, v.vhost, r.Err)
 	}
-	q, ok := r.val.queues[queue]
+	q, ok := r.Val.queues[queue]
 	if !ok {
 		return QueueStats{}, fmt.Errorf("host %s, vhost %q: queue %q: %w", v.srv.base, v.vhost, queue, ErrQueueNotFound)
 	}

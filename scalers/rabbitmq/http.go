@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ebbscale/ebb/scalers"
 )
 
 // listColumns are the fields the queue list asks for (the management API's columns filter: top-level keys,
@@ -102,7 +104,7 @@ type mgmtServer struct {
 type vhostReader struct {
 	srv   *mgmtServer
 	vhost string
-	*shared[vhostWatch, vhostQueues]
+	*scalers.Shared[*Scaler, vhostWatch, vhostQueues]
 
 	// ratesWanted is until when (Unix nanoseconds) readings ask for the averaged rates without a trigger
 	// needing them, for QueueStats callers.
@@ -118,7 +120,7 @@ func (m *mgmtServer) reader(vhost string) *vhostReader {
 	defer m.mu.Unlock()
 	v, ok := m.vhosts[vhost]
 	if !ok {
-		v = &vhostReader{srv: m, vhost: vhost, shared: newShared[vhostWatch, vhostQueues]()}
+		v = &vhostReader{srv: m, vhost: vhost, Shared: scalers.NewShared[*Scaler, vhostWatch, vhostQueues]()}
 		m.vhosts[vhost] = v
 	}
 	return v

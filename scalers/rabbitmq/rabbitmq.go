@@ -140,7 +140,7 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 			p.amqp[key] = a
 		}
 		s.amqp = a
-		s.version = a.add(s, s.md.QueueName)
+		s.version = a.Add(s, s.md.QueueName)
 		return s, nil
 	}
 	m, ok := p.mgmt[key]
@@ -152,7 +152,7 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 		p.mgmt[key] = m
 	}
 	s.vhost = m.reader(ep.vhost)
-	s.version = s.vhost.add(s, vhostWatch{pageSize: s.md.PageSize, rates: s.md.Mode == modeMessageRate})
+	s.version = s.vhost.Add(s, vhostWatch{pageSize: s.md.PageSize, rates: s.md.Mode == modeMessageRate})
 	return s, nil
 }
 
@@ -236,17 +236,17 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 		fetch := func(ctx context.Context, queues []string) (amqpDepths, error) {
 			return s.amqp.fetch(ctx, queues, s.timeout)
 		}
-		r, err := s.amqp.read(ctx, s.pool.now, notBefore, s.version, s.timeout, nil, fetch)
+		r, err := s.amqp.Read(ctx, s.pool.now, notBefore, s.version, s.timeout, nil, fetch)
 		if err != nil {
 			return scalers.Sample{}, fmt.Errorf("%s: %w", s.where(), classify(err))
 		}
-		if r.err != nil {
-			return scalers.Sample{}, fmt.Errorf("%s: %w", s.where(), r.err)
+		if r.Err != nil {
+			return scalers.Sample{}, fmt.Errorf("%s: %w", s.where(), r.Err)
 		}
-		if err := r.val.queueErr[s.md.QueueName]; err != nil {
+		if err := r.Val.queueErr[s.md.QueueName]; err != nil {
 			return scalers.Sample{}, fmt.Errorf("%s: %w", s.where(), err)
 		}
-		ready, ok := r.val.ready[s.md.QueueName]
+		ready, ok := r.Val.ready[s.md.QueueName]
 		if !ok {
 			return scalers.Sample{}, fmt.Errorf("%s: queue %q: not in this reading", s.where(), s.md.QueueName)
 		}
@@ -256,7 +256,7 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	if err != nil {
 		return scalers.Sample{}, err
 	}
-	matched, err := s.match(r.val.queues)
+	matched, err := s.match(r.Val.queues)
 	if err != nil {
 		return scalers.Sample{}, fmt.Errorf("%s: %w", s.where(), err)
 	}
@@ -276,17 +276,17 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	return scalers.Sample{Values: []float64{rate}, ActivationValues: []float64{max(rate, raw, depth)}}, nil
 }
 
-func (s *Scaler) readVhost(ctx context.Context, notBefore time.Time) (*reading[vhostQueues], error) {
+func (s *Scaler) readVhost(ctx context.Context, notBefore time.Time) (*scalers.Reading[vhostQueues], error) {
 	var accept func(vhostQueues) bool
 	if s.md.Mode == modeMessageRate {
 		accept = withRates
 	}
-	r, err := s.vhost.read(ctx, s.pool.now, notBefore, s.version, s.timeout, accept, s.vhost.fetch)
+	r, err := s.vhost.Read(ctx, s.pool.now, notBefore, s.version, s.timeout, accept, s.vhost.fetch)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.where(), classify(err))
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("%s: %w", s.where(), r.err)
+	if r.Err != nil {
+		return nil, fmt.Errorf("%s: %w", s.where(), r.Err)
 	}
 	return r, nil
 }
@@ -344,7 +344,7 @@ func (s *Scaler) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if s.amqp != nil {
-		if s.amqp.remove(s) == 0 {
+		if s.amqp.Remove(s) == 0 {
 			s.amqp.close()
 			if p.amqp[s.amqp.key] == s.amqp {
 				delete(p.amqp, s.amqp.key)
@@ -353,7 +353,7 @@ func (s *Scaler) Close() error {
 		return nil
 	}
 	m := s.vhost.srv
-	if s.vhost.remove(s) == 0 {
+	if s.vhost.Remove(s) == 0 {
 		m.mu.Lock()
 		if m.vhosts[s.vhost.vhost] == s.vhost {
 			delete(m.vhosts, s.vhost.vhost)
