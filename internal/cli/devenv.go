@@ -198,7 +198,7 @@ and kube-controller-manager (the HPA controller) from the project's cached binar
 an in-memory Kafka-protocol broker, and ebb's controller and external metrics API behind the aggregator.
 It writes a kubeconfig, prints one line when ready, and stops everything it started on Ctrl-C.`,
 		Example: `  ebb dev
-  kubectl --kubeconfig .ebb-dev/kubeconfig apply -f manifests/samples/`,
+  kubectl --kubeconfig .ebb-dev/kubeconfig get scaledconsumers,hpa,deployments -A`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDev(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
