@@ -15,6 +15,14 @@ type Metrics struct {
 	ScaleActions     *prometheus.CounterVec
 	ReconcileErrors  *prometheus.CounterVec
 	HPAApplyDuration prometheus.Histogram
+
+	// The consumer-health guard (guard.go).
+	GuardTripped     *prometheus.GaugeVec
+	GuardTrips       *prometheus.CounterVec
+	DeadLetterDepth  *prometheus.GaugeVec
+	DeadLetterInflow *prometheus.GaugeVec
+	DeadLetterRatio  *prometheus.GaugeVec
+	StalledPolls     *prometheus.GaugeVec
 }
 
 // NewMetrics builds the metrics and registers them with reg (nil: not registered, for tests).
@@ -56,9 +64,34 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time of one server-side apply of an HPA.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		GuardTripped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ebb_guard_tripped",
+			Help: "1 while the consumer-health guard holds the ScaledConsumer's scale-up.",
+		}, sc),
+		GuardTrips: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_guard_trips_total",
+			Help: "Times the consumer-health guard tripped, by reason (DeadLetterInflow, DeadLetterRatio, Stalled, Rewound).",
+		}, append(sc, "reason")),
+		DeadLetterDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ebb_deadletter_depth",
+			Help: "Messages waiting in the ScaledConsumer's dead-letter queue or topic.",
+		}, sc),
+		DeadLetterInflow: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ebb_deadletter_inflow_per_minute",
+			Help: "Messages dead-lettered per minute, averaged over the guard's window.",
+		}, sc),
+		DeadLetterRatio: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ebb_deadletter_ratio",
+			Help: "Messages dead-lettered per message consumed over the guard's window.",
+		}, sc),
+		StalledPolls: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ebb_consumer_stalled_polls",
+			Help: "Polls in a row in which a Kafka trigger's group had lag but its committed offsets did not move.",
+		}, tr),
 	}
 	if reg != nil {
-		reg.MustRegister(m.TriggerValue, m.TriggerActive, m.TriggerErrors, m.PollDuration, m.Condition, m.ScaleActions, m.ReconcileErrors, m.HPAApplyDuration)
+		reg.MustRegister(m.TriggerValue, m.TriggerActive, m.TriggerErrors, m.PollDuration, m.Condition, m.ScaleActions, m.ReconcileErrors, m.HPAApplyDuration,
+			m.GuardTripped, m.GuardTrips, m.DeadLetterDepth, m.DeadLetterInflow, m.DeadLetterRatio, m.StalledPolls)
 	}
 	return m
 }
@@ -69,6 +102,7 @@ func (m *Metrics) forgetTriggers(namespace, name string) {
 	m.TriggerValue.DeletePartialMatch(l)
 	m.TriggerActive.DeletePartialMatch(l)
 	m.TriggerErrors.DeletePartialMatch(l)
+	m.StalledPolls.DeletePartialMatch(l)
 }
 
 // forget drops every series of one ScaledConsumer.
@@ -77,4 +111,9 @@ func (m *Metrics) forget(namespace, name string) {
 	m.forgetTriggers(namespace, name)
 	m.Condition.DeletePartialMatch(l)
 	m.ScaleActions.DeletePartialMatch(l)
+	m.GuardTripped.DeletePartialMatch(l)
+	m.GuardTrips.DeletePartialMatch(l)
+	m.DeadLetterDepth.DeletePartialMatch(l)
+	m.DeadLetterInflow.DeletePartialMatch(l)
+	m.DeadLetterRatio.DeletePartialMatch(l)
 }
