@@ -37,9 +37,10 @@ type Sample struct {
 // group whose committed offsets stop moving while it has lag is stalled, one whose offsets go backwards is
 // rewound, and the rate at which consumers finish messages is the denominator of the dead-letter ratio.
 type Progress struct {
-	// Offsets is true when the trigger tracks committed positions (Kafka) and this sample could compare
-	// them with the previous one: Advanced and Rewound are meaningful.
-	Offsets bool
+	// Offsets is true when the trigger tracks committed positions (Kafka): Advanced and Rewound are
+	// meaningful, unless Baseline says this is the first sample, with nothing to compare it with.
+	Offsets  bool
+	Baseline bool
 	// Advanced is how many messages the consumers committed since the previous sample: the sum of the
 	// forward moves of the committed offsets.
 	Advanced int64

@@ -279,7 +279,7 @@ func (s *Scaler) copyLast() scalers.Sample {
 // progress compares the committed offsets of parts with those of the previous sample (s.committed, which
 // it then replaces). s.mu is held.
 func (s *Scaler) progress(parts []partitionOffsets) *scalers.Progress {
-	p := &scalers.Progress{Offsets: s.committed != nil}
+	p := &scalers.Progress{Offsets: true, Baseline: s.committed == nil}
 	now := make(map[partitionKey]int64, len(parts))
 	for _, po := range parts {
 		if po.Committed < 0 {
