@@ -208,6 +208,7 @@ func deadLetterName(dl *ebbv1.DeadLetter) string {
 	}
 	return "queue (" + dl.Type + ")"
 }
+
 // resolveAuth reads a TriggerAuthentication's parameters from its Secrets. Secrets are read with the
 // uncached reader, so ebb does not hold every Secret of the cluster in memory.
 func (r *Reconciler) resolveAuth(ctx context.Context, namespace string, ref *ebbv1.AuthenticationRef) (map[string]string, error) {
