@@ -173,18 +173,21 @@ func (rc *rabbitConsumers) run(ctx context.Context, t *testing.T, replicas func(
 
 func (rc *rabbitConsumers) consume(ctx context.Context, t *testing.T) {
 	ch, err := rc.conn.Channel()
-	if err != nil {
-		t.Error(err)
-		return
+	if err == nil {
+		defer func() { _ = ch.Close() }()
+		err = ch.Qos(1, 0, false)
 	}
-	defer func() { _ = ch.Close() }()
-	if err := ch.Qos(1, 0, false); err != nil {
-		t.Error(err)
+	if err != nil {
+		if ctx.Err() == nil {
+			t.Error(err)
+		}
 		return
 	}
 	deliveries, err := ch.ConsumeWithContext(ctx, rc.queue, "", false, false, false, false, nil)
 	if err != nil {
-		t.Error(err)
+		if ctx.Err() == nil { // not stopped meanwhile (a scale-down, or the end of the test)
+			t.Error(err)
+		}
 		return
 	}
 	for {
