@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -64,17 +65,19 @@ type guardInput struct {
 	Triggers      []guardTrigger
 }
 
-// guardSample is one tick inside the window: what entered the dead-letter queue and what the consumers
-// finished, per second.
+// guardSample is one tick inside the window: what entered the dead-letter queue, and what the consumers
+// finished (dead-lettered messages included), per second.
 type guardSample struct {
-	at           time.Time
-	inflow       float64
-	consume      float64
-	consumeKnown bool
+	at            time.Time
+	inflow        float64
+	finished      float64
+	finishedKnown bool
 }
 
 // guardView is the guard's state as the reconciler and the metrics read it.
 type guardView struct {
+	// Observed: the guard has had at least one observation (before that, it has nothing to say).
+	Observed bool
 	// Watching: there is something to watch (a dead-letter queue, or a trigger that tracks offsets while
 	// stall detection is on).
 	Watching bool
@@ -99,21 +102,47 @@ type guard struct {
 	samples []guardSample
 	stalled map[string]int32
 	offsets map[string]bool // triggers seen tracking offsets
-	lastAt  time.Time       // the previous observation, for Kafka's consume rate
 
 	view    guardView
 	lastBad time.Time
+
+	// A guard seeded tripped (from status, after a restart) has not seen the evidence it tripped on: it
+	// releases only once it could have seen it again, a window of dead-letter samples since started, or
+	// StalledAfterPolls comparable polls of offsets for a stall.
+	seeded      bool
+	started     time.Time
+	offsetPolls int32
 }
 
-// newGuard returns a guard; a guard that was tripped before (status says so, after a restart of ebb or a
-// change of spec) starts tripped, and releases only after ReleaseAfter of good observations.
+// newGuard returns a guard. One that was tripped before (status says so, after a restart of ebb)
+// starts tripped, and releases only after ReleaseAfter of good observations and enough of them to have
+// seen the trouble again.
 func newGuard(cfg guardConfig, trippedReason string, now time.Time) *guard {
-	g := &guard{cfg: cfg, stalled: map[string]int32{}, offsets: map[string]bool{}}
+	g := &guard{cfg: cfg, stalled: map[string]int32{}, offsets: map[string]bool{}, started: now}
 	if trippedReason != "" {
+		g.seeded = true
 		g.view.Tripped, g.view.Reason, g.lastBad = true, trippedReason, now
-		g.view.Message = "tripped before ebb restarted or the spec changed; watching again"
+		g.view.Message = "tripped before ebb restarted; watching again"
 	}
 	return g
+}
+
+// carry takes over what old learned (its window, stall counts and state) when the spec changed in a way
+// that keeps them meaningful: the same dead-letter queue and window. A guard rebuilt for a new trigger or
+// interval then goes on where the old one was, instead of starting blind.
+func (g *guard) carry(old *guard) {
+	if old == nil || old.cfg.DeadLetter != g.cfg.DeadLetter || old.cfg.Window != g.cfg.Window {
+		return
+	}
+	g.samples = slices.Clone(old.samples)
+	for k, v := range old.stalled {
+		g.stalled[k] = v
+	}
+	for k := range old.offsets {
+		g.offsets[k] = true
+	}
+	g.view, g.lastBad = old.View(), old.lastBad
+	g.seeded, g.started, g.offsetPolls = old.seeded, old.started, old.offsetPolls
 }
 
 // signal is one limit crossed.
@@ -122,6 +151,7 @@ type signal struct{ reason, msg string }
 // observe folds one tick in and reports whether the tripped state or its reason changed.
 func (g *guard) observe(in guardInput) bool {
 	before := g.view
+	g.view.Observed = true
 	g.view.Stalled = map[string]int32{}
 	var bad []signal
 	var notes []string
@@ -130,7 +160,7 @@ func (g *guard) observe(in guardInput) bool {
 	if g.cfg.DeadLetter != "" {
 		if in.DeadLetter != nil {
 			s := guardSample{at: in.Now, inflow: in.DeadLetter[scalers.DeadLetterInflow]}
-			s.consume, s.consumeKnown = g.consumeRate(in)
+			s.finished, s.finishedKnown = finishedRate(in.Triggers, s.inflow)
 			g.samples = append(g.samples, s)
 			g.view.HasDeadLetter = true
 			g.view.Depth = in.DeadLetter[scalers.DeadLetterDepth]
@@ -140,21 +170,21 @@ func (g *guard) observe(in guardInput) bool {
 		cut := in.Now.Add(-g.cfg.Window)
 		g.samples = slices.DeleteFunc(g.samples, func(s guardSample) bool { return !s.at.After(cut) })
 		if len(g.samples) > 0 {
-			var inflow, inflowKnown, consume float64
+			var inflow, inflowKnown, finished float64
 			known := 0
 			for _, s := range g.samples {
 				inflow += s.inflow
-				if s.consumeKnown {
+				if s.finishedKnown {
 					known++
 					inflowKnown += s.inflow
-					consume += s.consume
+					finished += s.finished
 				}
 			}
 			g.view.InflowPerMinute = inflow / float64(len(g.samples)) * 60
 			g.view.HasRatio = known > 0
 			g.view.Ratio = 0
-			if inflowKnown+consume > 0 {
-				g.view.Ratio = inflowKnown / (inflowKnown + consume)
+			if finished > 0 {
+				g.view.Ratio = min(inflowKnown/finished, 1)
 			}
 			if lim := g.cfg.MaxInflowPerMinute; lim != nil && g.view.InflowPerMinute > *lim {
 				bad = append(bad, signal{ReasonDeadLetterInflow, fmt.Sprintf("dead-letter %s receives %s messages/min (limit %s) over %s",
@@ -165,7 +195,7 @@ func (g *guard) observe(in guardInput) bool {
 					num(g.view.Ratio), g.cfg.DeadLetter, num(*lim), g.cfg.Window)})
 			}
 			if g.cfg.MaxRatio != nil && !g.view.HasRatio {
-				notes = append(notes, "maxRatio cannot be judged: no trigger reports a consume rate (kafka triggers do; rabbitmq triggers do when they read over http)")
+				notes = append(notes, "maxRatio cannot be judged: no trigger reports a consume rate (kafka triggers do; rabbitmq triggers do when they read the management API, protocol http)")
 			}
 		}
 	}
@@ -180,8 +210,13 @@ func (g *guard) observe(in guardInput) bool {
 			continue
 		}
 		g.offsets[t.Name] = true
-		if len(p.Rewound) > 0 {
-			bad = append(bad, signal{ReasonRewound, fmt.Sprintf("trigger %q: the group's committed offsets went backwards (%s)", t.Name, strings.Join(p.Rewound, ", "))})
+		if p.RewoundPartitions > 0 {
+			more := ""
+			if extra := p.RewoundPartitions - len(p.Rewound); extra > 0 {
+				more = fmt.Sprintf(" and %d more", extra)
+			}
+			bad = append(bad, signal{ReasonRewound, fmt.Sprintf("trigger %q: the group's committed offsets went backwards on %d partition(s) (%s%s)",
+				t.Name, p.RewoundPartitions, strings.Join(p.Rewound, ", "), more)})
 		}
 		switch {
 		case p.Baseline:
@@ -190,59 +225,83 @@ func (g *guard) observe(in guardInput) bool {
 		default:
 			g.stalled[t.Name] = 0
 		}
+		if !p.Baseline {
+			g.offsetPolls++
+		}
 		n := g.stalled[t.Name]
 		g.view.Stalled[t.Name] = n
 		if g.cfg.StalledAfterPolls > 0 && n >= g.cfg.StalledAfterPolls {
 			bad = append(bad, signal{ReasonStalled, fmt.Sprintf("trigger %q: the group has lag but its committed offsets have not moved for %d polls", t.Name, n)})
 		}
 	}
-	g.lastAt = in.Now
 	g.view.Watching = g.cfg.DeadLetter != "" || (g.cfg.StalledAfterPolls > 0 && len(g.offsets) > 0)
 
 	// A tripped guard that cannot read its dead-letter queue does not know the consumers recovered: the
 	// release clock starts again from the next good reading.
 	blind := g.cfg.DeadLetter != "" && in.DeadLetter == nil
 	switch {
-	case len(bad) > 0 || (g.view.Tripped && blind):
-		if len(bad) == 0 {
-			g.lastBad = in.Now
-			g.view.Message = joinNonEmpty("still holding: "+strings.Join(notes, "; "), g.summary())
-			break
-		}
+	case len(bad) > 0:
 		g.lastBad = in.Now
 		g.view.Tripped = true
-		g.view.Reason = bad[0].reason
-		msgs := make([]string, len(bad))
-		for i, b := range bad {
-			msgs[i] = b.msg
+		// Keep the reason while its signal is still bad: two signals near their limits would otherwise
+		// flip it (and send an event) tick after tick.
+		reason := bad[0].reason
+		msgs := make([]string, 0, len(bad))
+		for _, b := range bad {
+			if b.reason == g.view.Reason {
+				reason = b.reason
+			}
+			msgs = append(msgs, b.msg)
 		}
+		g.view.Reason = reason
 		g.view.Message = strings.Join(append(msgs, notes...), "; ")
-	case g.view.Tripped && in.Now.Sub(g.lastBad) < g.cfg.ReleaseAfter:
+	case g.view.Tripped && blind:
+		g.lastBad = in.Now
+		g.view.Message = joinNonEmpty("still holding: "+strings.Join(notes, "; "), g.summary())
+	case g.view.Tripped && (in.Now.Sub(g.lastBad) < g.cfg.ReleaseAfter || !g.sawEnough(in.Now)):
 		g.view.Message = joinNonEmpty(fmt.Sprintf("every signal is within its limit since %s; releasing after %s of that",
 			g.lastBad.UTC().Format(time.RFC3339), g.cfg.ReleaseAfter), g.summary(), strings.Join(notes, "; "))
 	default:
-		g.view.Tripped = false
+		g.view.Tripped, g.seeded = false, false
 		g.view.Reason = ReasonHealthy
 		g.view.Message = joinNonEmpty(g.summary(), strings.Join(notes, "; "))
 	}
 	return before.Tripped != g.view.Tripped || before.Reason != g.view.Reason
 }
 
-// consumeRate is the rate at which the consumers finished messages this tick: what the triggers' brokers
-// report (RabbitMQ), or the committed offsets' advance since the previous tick (Kafka).
-func (g *guard) consumeRate(in guardInput) (float64, bool) {
-	rate, known := 0.0, false
-	for _, t := range in.Triggers {
+// sawEnough says whether a guard seeded tripped has watched long enough to have seen its trouble again.
+func (g *guard) sawEnough(now time.Time) bool {
+	if !g.seeded {
+		return true
+	}
+	switch g.view.Reason {
+	case ReasonDeadLetterInflow, ReasonDeadLetterRatio:
+		return now.Sub(g.started) >= g.cfg.Window
+	case ReasonStalled:
+		return g.offsetPolls >= g.cfg.StalledAfterPolls
+	}
+	return true
+}
+
+// finishedRate is the rate at which the consumers finished messages this tick, dead-lettered ones
+// included: the committed offsets' advance (Kafka commits what it dead-letters), or the acknowledge
+// rate plus the dead-letter inflow (RabbitMQ does not count a rejected message as acknowledged).
+func finishedRate(ts []guardTrigger, inflow float64) (float64, bool) {
+	rate, known, acked := 0.0, false, false
+	for _, t := range ts {
 		p := t.Progress
 		switch {
 		case p == nil:
 		case p.HasConsumeRate:
 			rate += p.ConsumeRate
-			known = true
-		case p.Offsets && !p.Baseline && !g.lastAt.IsZero() && in.Now.After(g.lastAt):
-			rate += float64(p.Advanced) / in.Now.Sub(g.lastAt).Seconds()
+			known, acked = true, true
+		case p.Offsets && !p.Baseline && p.Elapsed > 0:
+			rate += float64(p.Advanced) / p.Elapsed.Seconds()
 			known = true
 		}
+	}
+	if acked {
+		rate += inflow
 	}
 	return rate, known
 }
@@ -297,14 +356,12 @@ func (r *Reconciler) setGuardStatus(sc *ebbv1.ScaledConsumer, current int32) {
 	wasTripped := old != nil && old.Status == metav1.ConditionFalse
 	v, ok := r.Poller.Guard(key)
 	switch {
-	case !ok:
+	case !ok && sc.Spec.Guard != nil && sc.Spec.Guard.Enabled != nil && !*sc.Spec.Guard.Enabled:
 		sc.Status.Guard = nil
-		msg := "the consumer-health guard is off (spec.guard.enabled: false)"
-		if g := sc.Spec.Guard; g == nil || g.Enabled == nil || *g.Enabled {
-			msg = "the consumer-health guard is not running"
-		}
-		r.setCondition(sc, ebbv1.ConditionConsumersHealthy, metav1.ConditionUnknown, ReasonGuardDisabled, msg)
+		r.setCondition(sc, ebbv1.ConditionConsumersHealthy, metav1.ConditionUnknown, ReasonGuardDisabled, "the consumer-health guard is off (spec.guard.enabled: false)")
 		return
+	case !ok || !v.Observed:
+		return // not polled, or no tick since the poll (re)started: what status says stands
 	case !v.Watching && !v.Tripped:
 		sc.Status.Guard = nil
 		r.setCondition(sc, ebbv1.ConditionConsumersHealthy, metav1.ConditionUnknown, ReasonNothingToWatch,
@@ -323,11 +380,12 @@ func (r *Reconciler) setGuardStatus(sc *ebbv1.ScaledConsumer, current int32) {
 		sc.Status.Guard = gs
 		r.setCondition(sc, ebbv1.ConditionConsumersHealthy, metav1.ConditionTrue, ReasonHealthy, orText(v.Message, "watching; nothing wrong"))
 		if wasTripped {
-			r.Recorder.Eventf(sc, nil, corev1.EventTypeNormal, "ConsumersHealthy", "Guard", "released: scale-up may resume; %s", v.Message)
+			r.Recorder.Eventf(sc, nil, corev1.EventTypeNormal, "ConsumersHealthy", "Guard", "%s", eventNote("released: scale-up may resume; "+v.Message))
 		}
 		return
 	}
-	held := current
+	// Held where the HPA can hold: within [max(minReplicas, 1), maxReplicas].
+	held := min(max(current, minReplicas(sc), 1), maxReplicas(sc))
 	if sc.Status.Guard != nil && sc.Status.Guard.HeldReplicas != nil {
 		held = *sc.Status.Guard.HeldReplicas
 	}
@@ -336,8 +394,21 @@ func (r *Reconciler) setGuardStatus(sc *ebbv1.ScaledConsumer, current int32) {
 	msg := fmt.Sprintf("holding scale-up at %d replicas (scale-down still allowed): %s", held, v.Message)
 	r.setCondition(sc, ebbv1.ConditionConsumersHealthy, metav1.ConditionFalse, v.Reason, msg)
 	if !wasTripped || old.Reason != v.Reason {
-		r.Recorder.Eventf(sc, nil, corev1.EventTypeWarning, v.Reason, "Guard", "%s", msg)
+		r.Recorder.Eventf(sc, nil, corev1.EventTypeWarning, v.Reason, "Guard", "%s", eventNote(msg))
 	}
+}
+
+// eventNote keeps a note within the 1 kB events.k8s.io/v1 allows (a longer one is refused, and lost).
+func eventNote(s string) string {
+	const limit = 1024
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 func orText(s, def string) string {

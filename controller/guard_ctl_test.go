@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
 	"github.com/ebbscale/ebb/controller"
@@ -63,6 +64,7 @@ func TestGuardHoldsHPAMaxReplicas(t *testing.T) {
 	}
 	h.waitEvent("worker", controller.ReasonDeadLetterInflow)
 	h.eventually(10*time.Second, func() (bool, string) { n, msg := h.hpaMax("ebb-worker"); return n == 3, msg })
+	fingerprint, _ := h.rec.Poller.Fingerprint(types.NamespacedName{Namespace: h.ns, Name: "worker"})
 	g := h.getSC("worker").Status.Guard
 	if g == nil || g.HeldReplicas == nil || *g.HeldReplicas != 3 || g.DeadLetterDepth != "50" {
 		t.Errorf("status.guard = %+v, want heldReplicas 3 and depth 50", g)
@@ -71,10 +73,20 @@ func TestGuardHoldsHPAMaxReplicas(t *testing.T) {
 	if hpa := h.hpa("ebb-worker"); *hpa.Spec.MinReplicas != 1 {
 		t.Errorf("HPA minReplicas = %d while held, want 1", *hpa.Spec.MinReplicas)
 	}
-	// The held count does not follow the replicas up (whoever scales): it is the count at the trip.
-	h.update("worker", func(sc *ebbv1.ScaledConsumer) { sc.Spec.CooldownPeriod = &metav1.Duration{Duration: time.Hour} })
+	// A spec change that rebuilds the poll (a new polling interval) keeps the trip and the held count.
+	h.update("worker", func(sc *ebbv1.ScaledConsumer) {
+		sc.Spec.PollingInterval = &metav1.Duration{Duration: 150 * time.Millisecond}
+	})
+	h.eventually(10*time.Second, func() (bool, string) {
+		fp, _ := h.rec.Poller.Fingerprint(types.NamespacedName{Namespace: h.ns, Name: "worker"})
+		return fp != "" && fp != fingerprint, "the poll was not rebuilt"
+	})
+	time.Sleep(500 * time.Millisecond) // a few ticks of the new poll
+	if c := h.waitCondition("worker", ebbv1.ConditionConsumersHealthy, metav1.ConditionFalse, controller.ReasonDeadLetterInflow); !strings.Contains(c.Message, "at 3 replicas") {
+		t.Errorf("after the rebuild: %q", c.Message)
+	}
 	if n, msg := h.hpaMax("ebb-worker"); n != 3 {
-		t.Errorf("after a spec change: %s, want 3", msg)
+		t.Errorf("after the rebuild: %s, want 3", msg)
 	}
 
 	// Fixed: inflow 0; after releaseAfter (2 s) the guard releases.
@@ -109,6 +121,9 @@ func TestGuardStalledOnlyWithConsumers(t *testing.T) {
 	h.create(sc)
 	h.waitCondition("worker", ebbv1.ConditionConsumersHealthy, metav1.ConditionTrue, controller.ReasonHealthy)
 	time.Sleep(time.Second) // 10 polls
+	if got := testutil.ToFloat64(h.metrics.StalledPolls.WithLabelValues(h.ns, "worker", "lag")); got != 0 {
+		t.Errorf("ebb_consumer_stalled_polls at zero replicas = %v, want 0", got)
+	}
 	if c := h.waitCondition("worker", ebbv1.ConditionConsumersHealthy, metav1.ConditionTrue, controller.ReasonHealthy); !strings.Contains(c.Message, "no group stalled") {
 		t.Errorf("message = %q", c.Message)
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ebbscale/ebb/scalers"
 )
@@ -45,8 +46,9 @@ func runGuard(t *testing.T, g *guard, steps []step) {
 	}
 }
 
+// kafkaProgress is a Kafka trigger's progress over one second.
 func kafkaProgress(advanced int64, rewound ...string) *scalers.Progress {
-	return &scalers.Progress{Offsets: true, Advanced: advanced, Rewound: rewound}
+	return &scalers.Progress{Offsets: true, Advanced: advanced, Elapsed: time.Second, Rewound: rewound, RewoundPartitions: len(rewound)}
 }
 
 func TestGuardDeadLetterInflowTripsAndReleases(t *testing.T) {
@@ -99,14 +101,26 @@ func TestGuardDeadLetterRatio(t *testing.T) {
 	})
 }
 
-func TestGuardKafkaConsumeRateFromOffsets(t *testing.T) {
+// Kafka consumers commit what they dead-letter: the committed rate is everything they finished, and the
+// ratio is dead-lettered / committed. Every message failing is a ratio of 1.
+func TestGuardKafkaRatio(t *testing.T) {
 	cfg := guardConfig{DeadLetter: `topic "dlq"`, Window: time.Minute, MaxRatio: ptr(0.5), ReleaseAfter: time.Minute}
+	lag := func(p *scalers.Progress) []guardTrigger {
+		return []guardTrigger{{Name: "lag", Backlog: true, Progress: p}}
+	}
 	g := newGuard(cfg, "", t0)
 	runGuard(t, g, []step{
-		{at: 0, running: true, dead: []float64{0, 0}, trig: []guardTrigger{{Name: "lag", Backlog: true, Progress: &scalers.Progress{Offsets: true, Baseline: true}}}, reason: ReasonHealthy, changed: true},
-		// 50 committed in 5 s = 10/s, against 40/s dead-lettered: 0.8.
-		{at: 5 * time.Second, running: true, dead: []float64{200, 40}, trig: []guardTrigger{{Name: "lag", Backlog: true, Progress: kafkaProgress(50)}}, tripped: true, reason: ReasonDeadLetterRatio, changed: true, msg: "0.8 of the messages"},
+		{at: 0, running: true, dead: []float64{0, 0}, trig: lag(&scalers.Progress{Offsets: true, Baseline: true}), reason: ReasonHealthy, changed: true},
+		// 50 committed over 5 s = 10/s, of which 2/s dead-lettered: 0.2.
+		{at: 5 * time.Second, running: true, dead: []float64{10, 2}, trig: lag(&scalers.Progress{Offsets: true, Advanced: 50, Elapsed: 5 * time.Second}), reason: ReasonHealthy, msg: "ratio 0.2 (limit 0.5)"},
+		// Everything fails: 10/s committed, 10/s dead-lettered; over the window (2+10)/(10+10) = 0.6.
+		{at: 10 * time.Second, running: true, dead: []float64{60, 10}, trig: lag(&scalers.Progress{Offsets: true, Advanced: 50, Elapsed: 5 * time.Second}), tripped: true, reason: ReasonDeadLetterRatio, changed: true, msg: "0.6 of the messages"},
 	})
+	// The rate is Advanced over the time between the readings it compares, not between ticks: a failed
+	// sample in between does not inflate it.
+	if rate, ok := finishedRate(lag(&scalers.Progress{Offsets: true, Advanced: 20, Elapsed: 2 * time.Second}), 3); !ok || rate != 10 {
+		t.Errorf("finished rate = %v (known %t), want 10/s", rate, ok)
+	}
 }
 
 func TestGuardStalled(t *testing.T) {
@@ -157,19 +171,92 @@ func TestGuardRewound(t *testing.T) {
 	g := newGuard(cfg, "", t0)
 	runGuard(t, g, []step{
 		{at: 0, running: true, trig: []guardTrigger{{Name: "lag", Backlog: true, Progress: kafkaProgress(3)}}, reason: ReasonHealthy, changed: true},
-		{at: 5 * time.Second, running: true, trig: []guardTrigger{{Name: "lag", Backlog: true, Progress: kafkaProgress(0, "orders/2 by 500")}}, tripped: true, reason: ReasonRewound, changed: true, msg: "orders/2 by 500"},
+		{at: 5 * time.Second, running: true, trig: []guardTrigger{{Name: "lag", Backlog: true, Progress: kafkaProgress(0, "orders/2 by 500")}}, tripped: true, reason: ReasonRewound, changed: true, msg: "on 1 partition(s) (orders/2 by 500)"},
 		{at: 10 * time.Second, running: true, trig: []guardTrigger{{Name: "lag", Backlog: true, Progress: kafkaProgress(9)}}, tripped: true},
 		{at: 15 * time.Second, running: true, trig: []guardTrigger{{Name: "lag", Backlog: true, Progress: kafkaProgress(9)}}, reason: ReasonHealthy, changed: true},
 	})
 }
 
-func TestGuardSeededTrippedHoldsUntilReleaseAfter(t *testing.T) {
-	cfg := guardConfig{StalledAfterPolls: 3, ReleaseAfter: 10 * time.Second}
+// A guard seeded tripped (after a restart of ebb) releases only after releaseAfter and after it could have
+// seen its trouble again: stalledAfterPolls comparable polls for a stall, a window for the dead-letter queue.
+func TestGuardSeededTrippedNeedsEvidence(t *testing.T) {
+	cfg := guardConfig{StalledAfterPolls: 30, ReleaseAfter: 10 * time.Second}
 	g := newGuard(cfg, ReasonStalled, t0)
+	lag := func(p *scalers.Progress) []guardTrigger {
+		return []guardTrigger{{Name: "lag", Backlog: true, Progress: p}}
+	}
+	steps := []step{{at: 0, running: true, trig: lag(&scalers.Progress{Offsets: true, Baseline: true}), tripped: true, reason: ReasonStalled}}
+	// Still stalled after the restart: 29 comparable polls without progress do not release it at
+	// releaseAfter (10 s), and the 30th trips it for real (no change: it was tripped for that reason).
+	for i := 1; i < 30; i++ {
+		steps = append(steps, step{at: time.Duration(i) * time.Second, running: true, trig: lag(kafkaProgress(0)), tripped: true, reason: ReasonStalled})
+	}
+	runGuard(t, g, steps)
+	g = newGuard(cfg, ReasonStalled, t0)
+	steps = steps[:1]
+	// Moving after the restart: released once 30 polls could have seen a stall, not at 10 s.
+	for i := 1; i < 30; i++ {
+		steps = append(steps, step{at: time.Duration(i) * time.Second, running: true, trig: lag(kafkaProgress(5)), tripped: true, reason: ReasonStalled})
+	}
+	steps = append(steps, step{at: 30 * time.Second, running: true, trig: lag(kafkaProgress(5)), reason: ReasonHealthy, changed: true})
+	runGuard(t, g, steps)
+
+	dl := guardConfig{DeadLetter: `queue "dlq"`, Window: time.Minute, MaxInflowPerMinute: ptr(10.0), ReleaseAfter: 10 * time.Second}
+	g = newGuard(dl, ReasonDeadLetterInflow, t0)
 	runGuard(t, g, []step{
-		{at: 1 * time.Second, running: true, trig: []guardTrigger{{Name: "lag", Backlog: true, Progress: kafkaProgress(5)}}, tripped: true, reason: ReasonStalled},
-		{at: 10 * time.Second, running: true, trig: []guardTrigger{{Name: "lag", Backlog: true, Progress: kafkaProgress(5)}}, reason: ReasonHealthy, changed: true},
+		{at: 15 * time.Second, dead: []float64{0, 0}, tripped: true, reason: ReasonDeadLetterInflow},
+		{at: 59 * time.Second, dead: []float64{0, 0}, tripped: true, reason: ReasonDeadLetterInflow},
+		{at: 60 * time.Second, dead: []float64{0, 0}, reason: ReasonHealthy, changed: true},
 	})
+}
+
+// Two signals over their limits: the reason stays the one that tripped the guard while it is still bad.
+func TestGuardReasonDoesNotFlap(t *testing.T) {
+	cfg := guardConfig{DeadLetter: `queue "dlq"`, Window: time.Second, MaxInflowPerMinute: ptr(10.0), StalledAfterPolls: 1, ReleaseAfter: time.Minute}
+	stalled := []guardTrigger{{Name: "lag", Backlog: true, Progress: kafkaProgress(0)}}
+	moving := []guardTrigger{{Name: "lag", Backlog: true, Progress: kafkaProgress(1)}}
+	g := newGuard(cfg, "", t0)
+	runGuard(t, g, []step{
+		{at: 0, running: true, dead: []float64{0, 1}, trig: moving, tripped: true, reason: ReasonDeadLetterInflow, changed: true},
+		{at: 2 * time.Second, running: true, dead: []float64{0, 1}, trig: stalled, tripped: true, reason: ReasonDeadLetterInflow, msg: "have not moved"},
+		{at: 4 * time.Second, running: true, dead: []float64{0, 0}, trig: stalled, tripped: true, reason: ReasonStalled, changed: true},
+		{at: 6 * time.Second, running: true, dead: []float64{0, 1}, trig: stalled, tripped: true, reason: ReasonStalled},
+	})
+}
+
+// A guard rebuilt with the same dead-letter queue (a new trigger, a new interval) goes on where the old
+// one was.
+func TestGuardCarry(t *testing.T) {
+	cfg := guardConfig{DeadLetter: `queue "dlq"`, Window: time.Minute, MaxInflowPerMinute: ptr(10.0), StalledAfterPolls: 3, ReleaseAfter: time.Minute}
+	old := newGuard(cfg, "", t0)
+	old.observe(guardInput{Now: t0, ConsumersRunning: true, DeadLetter: []float64{3, 1}, Triggers: []guardTrigger{{Name: "lag", Backlog: true, Progress: kafkaProgress(0)}}})
+	if v := old.View(); !v.Tripped {
+		t.Fatalf("old guard not tripped: %s", v.Message)
+	}
+	g := newGuard(cfg, ReasonDeadLetterInflow, t0.Add(time.Second))
+	g.carry(old)
+	if g.seeded || len(g.samples) != 1 || g.stalled["lag"] != 1 || !g.View().Observed {
+		t.Fatalf("carried guard: seeded=%t samples=%d stalled=%v observed=%t", g.seeded, len(g.samples), g.stalled, g.View().Observed)
+	}
+	// Another dead-letter queue: nothing to carry.
+	other := cfg
+	other.DeadLetter = `queue "other"`
+	g = newGuard(other, "", t0)
+	g.carry(old)
+	if len(g.samples) != 0 || g.View().Observed {
+		t.Fatalf("carried across dead-letter queues: %d samples", len(g.samples))
+	}
+}
+
+func TestEventNote(t *testing.T) {
+	long := strings.Repeat("é", 600) // 1,200 bytes
+	got := eventNote(long)
+	if len(got) > 1024 || !strings.HasSuffix(got, "...") || !utf8.ValidString(got) {
+		t.Errorf("eventNote: %d bytes, valid UTF-8 %t", len(got), utf8.ValidString(got))
+	}
+	if eventNote("short") != "short" {
+		t.Error("a short note changed")
+	}
 }
 
 func TestGuardNothingToWatch(t *testing.T) {

@@ -369,3 +369,38 @@ func TestMilli(t *testing.T) {
 		})
 	}
 }
+
+// While the guard holds scale-up, the HPA's maxReplicas is the held count, kept where an HPA can have it:
+// not below its minReplicas (at least 1), not above spec.maxReplicas.
+func TestHPAMaxReplicasHeldByGuard(t *testing.T) {
+	tests := []struct {
+		name          string
+		min, max      int32
+		held          *int32
+		wantMin, want int32
+	}{
+		{name: "not-held", min: 0, max: 10, want: 10, wantMin: 1},
+		{name: "held", min: 0, max: 10, held: ptr[int32](3), want: 3, wantMin: 1},
+		{name: "held-at-zero", min: 0, max: 10, held: ptr[int32](0), want: 1, wantMin: 1},
+		{name: "held-below-min", min: 4, max: 10, held: ptr[int32](2), want: 4, wantMin: 4},
+		{name: "held-above-max", min: 1, max: 5, held: ptr[int32](8), want: 5, wantMin: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := &ebbv1.ScaledConsumer{Spec: ebbv1.ScaledConsumerSpec{MinReplicas: &tc.min, MaxReplicas: &tc.max}}
+			if tc.held != nil {
+				sc.Status.Guard = &ebbv1.GuardStatus{HeldReplicas: tc.held}
+			}
+			hpa, err := desiredHPA(sc, []HPAMetric{{Name: "lag", Target: 10}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := *hpa.Spec.MaxReplicas; got != tc.want {
+				t.Errorf("maxReplicas = %d, want %d", got, tc.want)
+			}
+			if got := *hpa.Spec.MinReplicas; got != tc.wantMin {
+				t.Errorf("minReplicas = %d, want %d (the guard does not touch it)", got, tc.wantMin)
+			}
+		})
+	}
+}

@@ -165,6 +165,9 @@ func (p *Poller) Ensure(key types.NamespacedName, spec PollSpec) {
 	}
 	if spec.Guard != nil {
 		e.guard = newGuard(*spec.Guard, spec.GuardTripped, p.clock.Now())
+		if old != nil {
+			e.guard.carry(old.guard) // old is stopped: nothing else touches its guard
+		}
 	}
 	p.mu.Lock()
 	p.entries[key] = e

@@ -458,7 +458,7 @@ func onlyValuesChanged(a, b ebbv1.ScaledConsumerStatus) bool {
 			g.DeadLetterDepth, g.DeadLetterInflowPerMinute, g.DeadLetterRatio = "", "", ""
 		}
 		// The guard's message carries its numbers; its status and reason are what matter at once.
-		if c := meta.FindStatusCondition(s.Conditions, ebbv1.ConditionConsumersHealthy); c != nil && c.Status != metav1.ConditionFalse {
+		if c := meta.FindStatusCondition(s.Conditions, ebbv1.ConditionConsumersHealthy); c != nil {
 			c.Message = ""
 		}
 		return s

@@ -111,7 +111,7 @@ func (r *Reconciler) buildPoll(ctx context.Context, sc *ebbv1.ScaledConsumer, fp
 			closeAll(spec.Triggers)
 			return PollSpec{}, err
 		}
-		s, err := r.Registry.New(t.Type, scalers.Config{TriggerName: t.TriggerName(), Metadata: t.Metadata, Auth: auth, PollingInterval: spec.Interval})
+		s, err := r.Registry.New(t.Type, scalers.Config{TriggerName: t.TriggerName(), Metadata: t.Metadata, Auth: auth, PollingInterval: spec.Interval, Progress: wantsConsumeRate(sc)})
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -127,6 +127,13 @@ func (r *Reconciler) buildPoll(ctx context.Context, sc *ebbv1.ScaledConsumer, fp
 		return PollSpec{}, err
 	}
 	return spec, nil
+}
+
+// wantsConsumeRate says whether the guard judges a dead-letter ratio, whose denominator is the consume
+// rate the triggers report.
+func wantsConsumeRate(sc *ebbv1.ScaledConsumer) bool {
+	g := sc.Spec.Guard
+	return (g == nil || g.Enabled == nil || *g.Enabled) && sc.Spec.DeadLetter != nil && sc.Spec.DeadLetter.MaxRatio != nil
 }
 
 // buildGuard adds the consumer-health guard and the dead-letter reader to spec. A bad deadLetter is a

@@ -42,13 +42,17 @@ type Progress struct {
 	Offsets  bool
 	Baseline bool
 	// Advanced is how many messages the consumers committed since the previous sample: the sum of the
-	// forward moves of the committed offsets.
+	// forward moves of the committed offsets. Committed messages include those the consumers dead-lettered.
 	Advanced int64
+	// Elapsed is the time between the readings Advanced compares.
+	Elapsed time.Duration
 	// Rewound names the partitions whose committed offset went backwards since the previous sample, and by
-	// how much ("orders/3 by 120").
-	Rewound []string
-	// ConsumeRate is the rate, per second, at which consumers finished (acknowledged) messages, when the
-	// broker reports one (RabbitMQ's management API); HasConsumeRate says it did.
+	// how much ("orders/3 by 120"); at most MaxRewound of them, RewoundPartitions counting them all.
+	Rewound           []string
+	RewoundPartitions int
+	// ConsumeRate is the rate, per second, at which consumers acknowledged messages, when the broker
+	// reports one (RabbitMQ's management API); HasConsumeRate says it did. Rejected (dead-lettered)
+	// messages are not in it.
 	ConsumeRate    float64
 	HasConsumeRate bool
 }
@@ -61,6 +65,10 @@ var (
 	DeadLetterMetrics = []MetricSpec{{Name: "depth"}, {Name: "inflow"}}
 	ErrNoDeadLetter   = errors.New("this trigger type cannot watch a dead-letter queue")
 )
+
+// MaxRewound bounds Progress.Rewound, so a reset of a topic with thousands of partitions stays a short
+// message.
+const MaxRewound = 5
 
 // Index of each value in a dead-letter reader's sample.
 const (
@@ -103,6 +111,9 @@ type Config struct {
 	// PollingInterval is how often the trigger is sampled; a scaler sharing a broker client uses it to
 	// decide how fresh a shared reading must be.
 	PollingInterval time.Duration
+	// Progress asks the trigger to report its consumers' progress (Sample.Progress) even where that costs
+	// more: the consumer-health guard needs the consume rate.
+	Progress bool
 	// DeadLetter asks for a dead-letter reader (see DeadLetterMetrics) instead of a trigger; Metadata then
 	// names the dead-letter queue or topic and how to reach it.
 	DeadLetter bool

@@ -158,9 +158,10 @@ type DeadLetter struct {
 	// +optional
 	MaxInflowPerMinute *resource.Quantity `json:"maxInflowPerMinute,omitempty"`
 
-	// MaxRatio trips the guard when the share of messages dead-lettered, among those the consumers finished
-	// (dead-lettered / (dead-lettered + acknowledged)) over window, is above it: 0.5 is half. It needs the
-	// consume rate, which kafka triggers and rabbitmq triggers read over http report.
+	// MaxRatio trips the guard when the share of the messages the consumers finished that went to the
+	// dead-letter queue, over window, is above it: 0.5 is half. What the consumers finished is what their
+	// group committed (kafka triggers), or what they acknowledged plus what they dead-lettered (rabbitmq
+	// triggers that read the management API, protocol http).
 	//
 	// +optional
 	MaxRatio *resource.Quantity `json:"maxRatio,omitempty"`
@@ -362,7 +363,8 @@ type GuardStatus struct {
 	// +optional
 	DeadLetterInflowPerMinute string `json:"deadLetterInflowPerMinute,omitempty"`
 
-	// DeadLetterRatio is dead-lettered / (dead-lettered + acknowledged) over the window.
+	// DeadLetterRatio is the share of the messages the consumers finished that were dead-lettered, over the
+	// window.
 	//
 	// +optional
 	DeadLetterRatio string `json:"deadLetterRatio,omitempty"`

@@ -68,8 +68,10 @@ type Scaler struct {
 
 	mu       sync.Mutex
 	previous map[partitionKey]int64 // committed offsets at the previous sample, for excludePersistentLag
-	// committed holds the committed offsets at the previous sample, for Progress (nil before the first).
-	committed map[partitionKey]int64
+	// committed holds the committed offsets at the previous sample, for Progress (nil before the first),
+	// and committedAt when its reading started.
+	committed   map[partitionKey]int64
+	committedAt time.Time
 	// ended and endedAt: the sum of a dead-letter topic's end offsets at the previous sample, and when
 	// its reading started (zero before the first).
 	ended   int64
@@ -266,7 +268,7 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	s.lastSeq = r.Seq
 	s.last = scalers.Sample{Values: []float64{res.Lag}, ActivationValues: []float64{res.LagWithPersistent}}
 	out := s.copyLast()
-	out.Progress = s.progress(parts)
+	out.Progress = s.progress(parts, r.Started)
 	return out, nil
 }
 
@@ -276,10 +278,13 @@ func (s *Scaler) copyLast() scalers.Sample {
 	return scalers.Sample{Values: slices.Clone(s.last.Values), ActivationValues: slices.Clone(s.last.ActivationValues)}
 }
 
-// progress compares the committed offsets of parts with those of the previous sample (s.committed, which
-// it then replaces). s.mu is held.
-func (s *Scaler) progress(parts []partitionOffsets) *scalers.Progress {
+// progress compares the committed offsets of parts, read at at, with those of the previous sample
+// (s.committed, which it then replaces). s.mu is held.
+func (s *Scaler) progress(parts []partitionOffsets, at time.Time) *scalers.Progress {
 	p := &scalers.Progress{Offsets: true, Baseline: s.committed == nil}
+	if !p.Baseline {
+		p.Elapsed = at.Sub(s.committedAt)
+	}
 	now := make(map[partitionKey]int64, len(parts))
 	for _, po := range parts {
 		if po.Committed < 0 {
@@ -293,10 +298,13 @@ func (s *Scaler) progress(parts []partitionOffsets) *scalers.Progress {
 		case po.Committed > before:
 			p.Advanced += po.Committed - before
 		case po.Committed < before:
-			p.Rewound = append(p.Rewound, fmt.Sprintf("%s/%d by %d", po.Topic, po.Partition, before-po.Committed))
+			p.RewoundPartitions++
+			if len(p.Rewound) < scalers.MaxRewound {
+				p.Rewound = append(p.Rewound, fmt.Sprintf("%s/%d by %d", po.Topic, po.Partition, before-po.Committed))
+			}
 		}
 	}
-	s.committed = now
+	s.committed, s.committedAt = now, at
 	return p
 }
 

@@ -45,7 +45,7 @@ func TestProgress(t *testing.T) {
 		{"baseline", func() {}, scalers.Progress{Offsets: true, Baseline: true}},
 		{"unmoved", func() {}, scalers.Progress{Offsets: true}},
 		{"advanced", func() { f.commit("g", "orders", 0, 15); f.commit("g", "orders", 1, 17) }, scalers.Progress{Offsets: true, Advanced: 5 + 7}},
-		{"rewound", func() { f.commit("g", "orders", 1, 2); f.commit("g", "orders", 0, 20) }, scalers.Progress{Offsets: true, Advanced: 5, Rewound: []string{"orders/1 by 15"}}},
+		{"rewound", func() { f.commit("g", "orders", 1, 2); f.commit("g", "orders", 0, 20) }, scalers.Progress{Offsets: true, Advanced: 5, Rewound: []string{"orders/1 by 15"}, RewoundPartitions: 1}},
 	}
 	for _, st := range steps {
 		st.commit()
@@ -53,6 +53,10 @@ func TestProgress(t *testing.T) {
 		if got.Progress == nil {
 			t.Fatalf("%s: no Progress", st.name)
 		}
+		if !got.Progress.Baseline && got.Progress.Elapsed <= 0 {
+			t.Errorf("%s: elapsed %s, want the time between the readings", st.name, got.Progress.Elapsed)
+		}
+		got.Progress.Elapsed = 0
 		if diff := cmp.Diff(*got.Progress, st.want); diff != "" {
 			t.Errorf("%s: progress (-got +want):\n%s", st.name, diff)
 		}

@@ -102,6 +102,8 @@ type Scaler struct {
 	version  uint64
 	// deadLetter: this is a dead-letter reader (scalers.Config.DeadLetter), not a trigger.
 	deadLetter bool
+	// progress: report the consume rate (scalers.Config.Progress); over http it needs the averaged rates.
+	progress bool
 
 	// One of these, by protocol.
 	amqp  *amqpServer
@@ -112,7 +114,7 @@ var _ scalers.Scaler = (*Scaler)(nil)
 
 // New is the factory of the rabbitmq trigger type.
 func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
-	s := &Scaler{pool: p, interval: cfg.PollingInterval, deadLetter: cfg.DeadLetter}
+	s := &Scaler{pool: p, interval: cfg.PollingInterval, deadLetter: cfg.DeadLetter, progress: cfg.Progress}
 	var keysErr error
 	if cfg.DeadLetter {
 		keysErr = scalers.OnlyKeys(cfg.Metadata, cfg.Auth, "a rabbitmq dead-letter queue", deadLetterKeys...)
@@ -161,9 +163,10 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 		p.mgmt[key] = m
 	}
 	s.vhost = m.reader(ep.vhost)
-	// A dead-letter reader needs the averaged rates (its inflow), and with them in the vhost's readings the
-	// triggers on that vhost report their consume rate, the dead-letter ratio's denominator.
-	s.version = s.vhost.Add(s, vhostWatch{pageSize: s.md.PageSize, rates: s.md.Mode == modeMessageRate || s.deadLetter})
+	// A dead-letter reader needs the averaged rates (its inflow), and a trigger asked for progress needs them
+	// for its consume rate (the dead-letter ratio's denominator); any trigger on the vhost reports the consume
+	// rate when its reading has them.
+	s.version = s.vhost.Add(s, vhostWatch{pageSize: s.md.PageSize, rates: s.md.Mode == modeMessageRate || s.deadLetter || s.progress})
 	return s, nil
 }
 
@@ -308,7 +311,7 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 
 func (s *Scaler) readVhost(ctx context.Context, notBefore time.Time) (*scalers.Reading[vhostQueues], error) {
 	var accept func(vhostQueues) bool
-	if s.md.Mode == modeMessageRate || s.deadLetter {
+	if s.md.Mode == modeMessageRate || s.deadLetter || s.progress {
 		accept = withRates
 	}
 	r, err := s.vhost.Read(ctx, s.pool.now, notBefore, s.version, s.timeout, accept, s.vhost.fetch)
