@@ -407,6 +407,7 @@ func (p *Poller) record(key types.NamespacedName, e *pollEntry, i int, t PolledT
 		}
 		for j, v := range r.values {
 			p.metrics.TriggerValue.WithLabelValues(key.Namespace, key.Name, t.Name, st.MetricNames[j]).Set(v)
+			p.metrics.TriggerTarget.WithLabelValues(key.Namespace, key.Name, t.Name, st.MetricNames[j]).Set(st.Specs[j].Target)
 		}
 		active := 0.0
 		if st.Active {
@@ -415,6 +416,7 @@ func (p *Poller) record(key types.NamespacedName, e *pollEntry, i int, t PolledT
 		p.metrics.TriggerActive.WithLabelValues(key.Namespace, key.Name, t.Name).Set(active)
 	}
 	st.FallbackDue = e.spec.FallbackReplicas != nil && st.ConsecutiveFailures >= e.spec.FailureThreshold
+	p.metrics.TriggerFailures.WithLabelValues(key.Namespace, key.Name, t.Name).Set(float64(st.ConsecutiveFailures))
 
 	for j, ms := range st.Specs {
 		entry := metricstore.Entry{Time: now, StaleAfter: staleAfter(e.spec.Interval)}

@@ -231,6 +231,7 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 		r.Recorder.Eventf(sc, nil, corev1.EventTypeNormal, act.Reason, "Scale", "%s %s: %s", sc.Spec.ScaleTargetRef.Kind, sc.Spec.ScaleTargetRef.Name, act.Message)
 		log.FromContext(ctx).Info("scaled", "reason", act.Reason, "from", scaleReplicas(scale), "to", *act.Scale, "message", act.Message)
 	}
+	r.exportReplicas(ctx, sc, scale, act.Scale, !held && !parked)
 	r.setActivityConditions(sc, states, act)
 	r.setTriggerStatus(sc, states)
 

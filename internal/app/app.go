@@ -37,7 +37,8 @@ type Options struct {
 	LeaderElection          bool
 	LeaderElectionID        string
 	LeaderElectionNamespace string
-	// MetricsBindAddress serves Prometheus metrics (default ":8080"; "0" turns it off).
+	// MetricsBindAddress serves Prometheus metrics, controller-runtime's registry (default ":8080"; "0"
+	// turns it off). The metrics API server run without the controller serves them there too.
 	MetricsBindAddress string
 	// HealthProbeBindAddress serves /healthz and /readyz (default ":8081"; "0" turns it off).
 	HealthProbeBindAddress string
@@ -117,8 +118,18 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 		g.Go(func() error { return mgr.Start(ctx) })
-	} else if h.client != nil {
-		g.Go(func() error { return h.client.Run(ctx) })
+	} else {
+		if h.client != nil {
+			g.Go(func() error { return h.client.Run(ctx) })
+		}
+		if addr := or(o.MetricsBindAddress, ":8080"); addr != "0" {
+			// Without a manager, nothing else serves the metrics API's own metrics.
+			srv, err := metricsserver.NewServer(metricsserver.Options{BindAddress: addr}, o.Config, nil)
+			if err != nil {
+				return fmt.Errorf("metrics server: %w", err)
+			}
+			g.Go(func() error { return srv.Start(ctx) })
+		}
 	}
 	if o.MetricsAPI != nil {
 		g.Go(func() error {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -15,18 +16,32 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/ebbscale/ebb/internal/app"
+	"github.com/ebbscale/ebb/internal/version"
 	"github.com/ebbscale/ebb/metricsapi"
 	"github.com/ebbscale/ebb/metricstore"
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/brokermetrics"
 	"github.com/ebbscale/ebb/scalers/kafka"
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
 )
 
 // Registry is the set of trigger types the ebb binary knows. Each call has its own broker clients.
 func Registry() scalers.Registry {
+	return ObservedRegistry(nil)
+}
+
+// ObservedRegistry is Registry with broker clients whose requests count in m (nil: not counted), as in
+// the ebb binary.
+func ObservedRegistry(m *brokermetrics.Metrics) scalers.Registry {
+	if m == nil {
+		return scalers.Registry{
+			kafka.Type:    kafka.NewPool().New,
+			rabbitmq.Type: rabbitmq.NewPool().New,
+		}
+	}
 	return scalers.Registry{
-		kafka.Type:    kafka.NewPool().New,
-		rabbitmq.Type: rabbitmq.NewPool().New,
+		kafka.Type:    kafka.NewPool(kgo.WithHooks(m.KafkaHook())).New,
+		rabbitmq.Type: rabbitmq.NewPool(rabbitmq.ObserveRequests(m.Observer(rabbitmq.Type))).New,
 	}
 }
 
@@ -69,7 +84,7 @@ func (f *runFlags) addCommon(fs *pflag.FlagSet) {
 }
 
 func (f *runFlags) addController(fs *pflag.FlagSet) {
-	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", `Address of the Prometheus /metrics endpoint ("0" turns it off)`)
+	f.addMetrics(fs)
 	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", `Address of /healthz and /readyz ("0" turns them off)`)
 	fs.BoolVar(&f.leaderElect, "leader-elect", false, "Run the controller only while holding the leader Lease (set it when running more than one replica)")
 	f.addLease(fs)
@@ -77,6 +92,11 @@ func (f *runFlags) addController(fs *pflag.FlagSet) {
 	fs.StringVar(&f.valuesAddr, "values-bind-address", ":8443", `Address of the HTTPS endpoint (/ebb/v1/values) from which metrics API servers that do not poll mirror the leader's values ("0" turns it off)`)
 	fs.StringVar(&f.valuesCertDir, "values-cert-dir", "", "Directory with tls.crt and tls.key for the values endpoint (reloaded when they change); default: a self-signed certificate whose key the leader Lease advertises for pinning")
 	fs.StringVar(&f.advertiseAddr, "advertise-address", "", "Address other ebb processes reach the values endpoint at, advertised in the leader Lease; default: $POD_IP, else the hostname")
+}
+
+// addMetrics adds the flag of the Prometheus endpoint.
+func (f *runFlags) addMetrics(fs *pflag.FlagSet) {
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", ":8080", `Address of the Prometheus /metrics endpoint ("0" turns it off)`)
 }
 
 // addLease adds the flags that name the leader Lease: the controller takes it, the metrics API server
@@ -148,6 +168,7 @@ func newRoleCommand(use, short string, withController, withMetricsAPI bool) *cob
 	if withController {
 		f.addController(cmd.Flags())
 	} else {
+		f.addMetrics(cmd.Flags())
 		f.addLease(cmd.Flags())
 	}
 	if withMetricsAPI {
@@ -168,13 +189,15 @@ func newRoleCommand(use, short string, withController, withMetricsAPI bool) *cob
 			return err
 		}
 		o.Config, o.Store = cfg, store
+		ctrlmetrics.Registry.MustRegister(version.Collector())
 		if provider != nil {
 			ctrlmetrics.Registry.MustRegister(provider.Collectors()...)
 		}
 		o.LeaderElectionID, o.LeaderElectionNamespace = f.leaderElectionID, f.leaderElectionNamespace
+		o.MetricsBindAddress = f.metricsAddr
 		if withController {
-			o.Controller, o.Registry = true, Registry()
-			o.MetricsBindAddress, o.HealthProbeBindAddress = f.metricsAddr, f.healthAddr
+			o.Controller, o.Registry = true, ObservedRegistry(brokermetrics.New(ctrlmetrics.Registry))
+			o.HealthProbeBindAddress = f.healthAddr
 			o.LeaderElection = f.leaderElect
 			o.MaxConcurrentReconciles = f.maxConcurrent
 			o.ValuesBindAddress, o.ValuesCertDir, o.AdvertiseAddress = f.valuesAddr, f.valuesCertDir, f.advertiseAddr

@@ -51,10 +51,13 @@ func (p *ebbProcess) logs() string {
 func startEbbProcess(t *testing.T, args ...string) *ebbProcess {
 	t.Helper()
 	metricsPort, healthPort := testenv.FreePort(t), testenv.FreePort(t)
-	if args[0] == "run" || args[0] == "controller" {
+	switch args[0] {
+	case "run", "controller":
 		// Not the default ports (:8443 for values), which two processes on one machine cannot share.
 		args = append(args, "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort), "--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(healthPort),
 			"--values-bind-address=127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)), "--advertise-address=127.0.0.1")
+	case "metrics-apiserver":
+		args = append(args, "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort))
 	}
 	p := &ebbProcess{cmd: exec.Command(testenv.EbbBinary(t), args...), metrics: "http://127.0.0.1:" + strconv.Itoa(metricsPort), health: "http://127.0.0.1:" + strconv.Itoa(healthPort), exited: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p
@@ -207,8 +210,12 @@ func TestRunServesBothRoles(t *testing.T) {
 	waitFor(t, 10*time.Second, "the request is not counted on /metrics", func() bool {
 		return p.metricValue(`ebb_metricsapi_requests_total{code="bad_request",metric="lag"}`) == "1"
 	})
-	if !strings.Contains(p.allMetrics(), "ebb_hpa_apply_duration_seconds") {
+	all := p.allMetrics()
+	if !strings.Contains(all, "ebb_hpa_apply_duration_seconds") {
 		t.Errorf("the controller's metrics are missing from /metrics")
+	}
+	if !strings.Contains(all, `ebb_build_info{goversion="go`) {
+		t.Errorf("ebb_build_info is missing from /metrics")
 	}
 }
 

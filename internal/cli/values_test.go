@@ -199,6 +199,10 @@ func TestFollowersServeLeaderValues(t *testing.T) {
 			waitFor(t, 10*time.Second, "the leader's new value 56 is not served", serves("56"))
 			src.Set(key, 1234)
 			waitFor(t, 10*time.Second, "the value is not back at 1234", serves("1234"))
+			// Its own Prometheus metrics are served, the metrics API server's alone included.
+			if got := tc.p.metricValue(`ebb_metricsapi_requests_total{code="ok",metric="backlog"}`); got == "" || got == "0" {
+				t.Errorf("ebb_metricsapi_requests_total of the answers served = %q on /metrics, want them counted", got)
+			}
 		})
 	}
 

@@ -40,6 +40,9 @@ type amqpServer struct {
 	vhost    string
 	tls      *tls.Config
 	connName string
+	// observe, when not nil, is told about each AMQP method a reading sends to server (host:port).
+	observe scalers.RequestObserver
+	server  string
 
 	*scalers.Shared[*Scaler, string, amqpDepths]
 
@@ -111,7 +114,9 @@ func (a *amqpServer) dial(done chan struct{}, timeout time.Duration) {
 		ChannelMax:      amqpMaxChannels + 4,
 	}
 	cfg.Properties.SetClientConnectionName(a.connName)
+	start := time.Now()
 	conn, err := amqp.DialConfig(a.url, cfg)
+	a.observed("connection.open", start, err)
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -172,7 +177,9 @@ func (a *amqpServer) takeChannels(conn *amqp.Connection, n int) ([]*amqp.Channel
 	}
 	a.mu.Unlock()
 	for len(chs) < n {
+		start := time.Now()
 		ch, err := conn.Channel()
+		a.observed("channel.open", start, err)
 		if err != nil {
 			for _, c := range chs {
 				_ = c.Close()
@@ -242,7 +249,9 @@ func (a *amqpServer) fetch(ctx context.Context, watches []string, dialTimeout ti
 			for i := w; i < len(queues); i += len(chs) {
 				q := queues[i]
 				results[i].queue = q
+				start := time.Now()
 				info, err := chs[w].QueueDeclarePassive(q, false, false, false, false, nil)
+				a.observed("queue.declare", start, err)
 				if err == nil {
 					results[i].ready = int64(info.Messages)
 					continue
@@ -258,7 +267,9 @@ func (a *amqpServer) fetch(ctx context.Context, watches []string, dialTimeout ti
 				}
 				// A soft error (404, 403) closed this channel only: report it for the queue, open another.
 				results[i].err = err
+				start = time.Now()
 				ch, cerr := conn.Channel()
+				a.observed("channel.open", start, cerr)
 				if cerr != nil {
 					connMu.Lock()
 					if connErr == nil {
@@ -307,4 +318,11 @@ func (a *amqpServer) isConnected() (bool, time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.conn != nil && !a.conn.IsClosed(), a.connected
+}
+
+// observed tells the pool's observer, if any, about an AMQP method sent at start.
+func (a *amqpServer) observed(method string, start time.Time, err error) {
+	if a.observe != nil {
+		a.observe(a.server, method, time.Since(start), err)
+	}
 }

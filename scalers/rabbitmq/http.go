@@ -387,3 +387,45 @@ func redactURL(u string) string {
 	}
 	return p.Redacted()
 }
+
+// observedTransport tells a RequestObserver about each management API request.
+type observedTransport struct {
+	next    http.RoundTripper
+	server  string
+	observe scalers.RequestObserver
+}
+
+func (t observedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	oerr := err
+	if err == nil && (resp.StatusCode < 200 || resp.StatusCode > 299) {
+		oerr = &httpError{status: resp.StatusCode, reason: http.StatusText(resp.StatusCode)}
+	}
+	t.observe(t.server, req.Method+" "+apiResource(req.URL.Path), time.Since(start), oerr)
+	return resp, err
+}
+
+// apiResource is the management API resource a path names, without the vhost, queue or prefix:
+// /prefix/api/queues/%2F?page=2 is /api/queues. Paths outside /api/ count as "other", so the label stays
+// bounded.
+func apiResource(p string) string {
+	i := strings.Index(p, "/api/")
+	if i < 0 {
+		return "other"
+	}
+	res, _, _ := strings.Cut(p[i+len("/api/"):], "/")
+	if res == "" {
+		return "/api"
+	}
+	return "/api/" + res
+}
+
+// hostOf is the host:port of a scheme://host:port[/path] server.
+func hostOf(server string) string {
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" {
+		return server
+	}
+	return u.Host
+}

@@ -36,6 +36,7 @@ const defaultFreshness = time.Second
 type Pool struct {
 	connName string
 	now      func() time.Time
+	observe  scalers.RequestObserver // nil: requests are not observed
 
 	mu   sync.Mutex
 	amqp map[string]*amqpServer
@@ -49,6 +50,13 @@ type Option func(*Pool)
 // its management UI and API. Default: "ebb".
 func ConnectionName(name string) Option {
 	return func(p *Pool) { p.connName = name }
+}
+
+// ObserveRequests makes the pool tell o about every request it sends: management API GETs (request
+// "GET /api/<resource>", failed when no answer came or its status is not 2xx) and the AMQP methods of a
+// reading ("connection.open", "channel.open", "queue.declare" for each passive declare). Default: none.
+func ObserveRequests(o scalers.RequestObserver) Option {
+	return func(p *Pool) { p.observe = o }
 }
 
 // NewPool returns an empty Pool.
@@ -148,6 +156,7 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 		a, ok := p.amqp[key]
 		if !ok {
 			a = newAMQPServer(key, amqpURL(ep), ep.vhost, p.connName, tc)
+			a.observe, a.server = p.observe, hostOf(ep.server)
 			p.amqp[key] = a
 		}
 		s.amqp = a
@@ -159,7 +168,11 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = tc
 		tr.MaxIdleConnsPerHost = 4
-		m = &mgmtServer{key: key, base: ep.server, user: ep.username, password: ep.password, client: &http.Client{Transport: tr}, vhosts: map[string]*vhostReader{}}
+		var rt http.RoundTripper = tr
+		if p.observe != nil {
+			rt = observedTransport{next: tr, server: hostOf(ep.server), observe: p.observe}
+		}
+		m = &mgmtServer{key: key, base: ep.server, user: ep.username, password: ep.password, client: &http.Client{Transport: rt}, vhosts: map[string]*vhostReader{}}
 		p.mgmt[key] = m
 	}
 	s.vhost = m.reader(ep.vhost)
