@@ -136,9 +136,13 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 	if kafkaAddr != "" {
 		extra = append(extra, "Kafka at "+kafkaAddr)
 	}
+	// RabbitMQ is not ebb dev's to start or stop (it is a system service, often shared); ebb dev says
+	// whether triggers can use it.
 	if conn, derr := net.DialTimeout("tcp", "127.0.0.1:5672", 200*time.Millisecond); derr == nil {
 		_ = conn.Close()
 		extra = append(extra, "RabbitMQ at 127.0.0.1:5672")
+	} else if _, lerr := exec.LookPath("rabbitmq-server"); lerr == nil {
+		extra = append(extra, "RabbitMQ installed but not running: start it with rabbitmq-server -detached")
 	}
 	_, _ = fmt.Fprintf(out, "ebb dev: ready: kubectl --kubeconfig %s get scaledconsumers,hpa,deployments -A (%s; Ctrl-C stops everything)\n",
 		f.kubeconfigOut, strings.Join(extra, ", "))
