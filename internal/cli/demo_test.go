@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,6 +106,54 @@ func TestDevDemo(t *testing.T) {
 	}
 	if root != "svg" || polylines != 4 {
 		t.Errorf("%s: root <%s> with %d polylines, want <svg> with 4 (backlog, consumers, replicas, HPA desired)", svg, root, polylines)
+	}
+	if left := processesMentioning(t, dir); len(left) > 0 {
+		t.Errorf("processes left behind: %v", left)
+	}
+}
+
+// Ctrl-C in the middle of the demo, with consumers running: a clean exit, the picture of what was seen,
+// and no process left.
+func TestDevDemoInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	svg := filepath.Join(dir, "timeline.svg")
+	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--demo", "--dir", filepath.Join(dir, "work"),
+		"--kubeconfig-out", filepath.Join(dir, "kubeconfig"), "--demo-svg", svg)
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+	})
+	waitFor(t, 3*time.Minute, "the demo did not wake the Deployment", func() bool {
+		return strings.Contains(stdout.String(), "ebb Activated:")
+	})
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("ebb dev --demo exited with %v on SIGINT", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("ebb dev --demo did not stop within 60s of SIGINT")
+	}
+	if out := stdout.String(); !strings.Contains(out, "not back to 0") || !strings.Contains(out, "timeline written to "+svg) {
+		t.Errorf("stdout does not end with the partial timeline's summary and picture:\n%s", out)
+	}
+	if _, err := os.Stat(svg); err != nil {
+		t.Error(err)
 	}
 	if left := processesMentioning(t, dir); len(left) > 0 {
 		t.Errorf("processes left behind: %v", left)
