@@ -252,9 +252,18 @@ func newDevCommandWithEnv() *cobra.Command {
 		Long: `Run everything a newcomer needs on one machine, with no cluster and no internet: etcd, kube-apiserver
 and kube-controller-manager (the HPA controller) from the project's cached binaries (built on first use),
 an in-memory Kafka-protocol broker, and ebb's controller and external metrics API behind the aggregator.
-It writes a kubeconfig, prints one line when ready, and stops everything it started on Ctrl-C.`,
+It writes a kubeconfig, prints one line when ready, and stops everything it started on Ctrl-C.
+
+With --demo (what make demo runs) it then applies the sample consumer and ScaledConsumer of
+manifests/samples/kafka.yaml, produces a burst with ebb's load generator, simulates one consumer per
+replica (no kubelet runs pods here), prints a timeline from 0 replicas up and back to 0, writes it as an
+SVG, and stops everything.`,
 		Example: `  ebb dev
-  kubectl --kubeconfig .ebb-dev/kubeconfig get scaledconsumers,hpa,deployments -A`,
+  kubectl --kubeconfig .ebb-dev/kubeconfig apply -f manifests/samples/kafka.yaml
+  ebb load kafka --topic orders --partitions 8 --burst 2000
+  kubectl --kubeconfig .ebb-dev/kubeconfig get scaledconsumers,hpa,deployments -A
+
+  ebb dev --demo --demo-burst 8000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.kafkaListenSet = cmd.Flags().Changed("kafka-listen")
