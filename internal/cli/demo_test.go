@@ -44,8 +44,7 @@ func TestDevDemo(t *testing.T) {
 		}
 	case <-time.After(6 * time.Minute):
 		_ = cmd.Process.Kill()
-		<-exited
-		t.Errorf("ebb dev --demo did not finish within 6 minutes")
+		t.Errorf("ebb dev --demo did not finish within 6 minutes (killed: %v)", <-exited)
 	}
 	out := stdout.String()
 	if t.Failed() {
@@ -129,7 +128,7 @@ func TestDevDemoInterrupted(t *testing.T) {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
-			<-exited
+			t.Logf("ebb dev --demo killed: %v", <-exited)
 		}
 		if t.Failed() {
 			t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())

@@ -176,7 +176,9 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 		case rerr := <-done:
 			done <- rerr // for the deferred stop
 			demoCancel()
-			<-demoDone
+			if derr := <-demoDone; derr != nil {
+				_, _ = fmt.Fprintf(errOut, "ebb dev: %v\n", derr)
+			}
 			return fmt.Errorf("ebb stopped during the demo: %w", rerr)
 		}
 	}

@@ -159,7 +159,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	defer func() {
 		if loadStarted && !loaded {
 			cancel()
-			<-loadDone
+			if err := <-loadDone; err != nil {
+				say("the load generator stopped: %v", err)
+			}
 		}
 	}()
 	startAfter := 3 * cfg.Interval // a few idle observations first: the loop starts at 0

@@ -63,7 +63,7 @@ var _ Sink = (*RabbitMQ)(nil)
 func NewRabbitMQ(ctx context.Context, cfg RabbitMQConfig) (*RabbitMQ, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
-		return nil, fmt.Errorf("rabbitmq: URL %q: want amqp://[user:password@]host[:port][/vhost] or amqps://...", cfg.URL)
+		return nil, fmt.Errorf("rabbitmq: URL %q: want amqp://[user:password@]host[:port][/vhost], or amqps:// for TLS", cfg.URL)
 	}
 	if cfg.Username != "" || cfg.Password != "" {
 		u.User = url.UserPassword(cfg.Username, cfg.Password)
