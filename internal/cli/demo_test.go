@@ -158,3 +158,10 @@ func TestDevDemoInterrupted(t *testing.T) {
 		t.Errorf("processes left behind: %v", left)
 	}
 }
+
+func TestDevDemoNeedsKafka(t *testing.T) {
+	_, errOut, code := run(t, "dev", "--demo", "--kafka-listen", "0")
+	if code == 0 || !strings.Contains(errOut, "--demo needs the Kafka broker") {
+		t.Errorf("exit %d, stderr %q; want a failure saying --demo needs the Kafka broker", code, errOut)
+	}
+}
