@@ -52,7 +52,8 @@ func HPAName(sc *ebbv1.ScaledConsumer) string {
 // desiredHPA builds the HPA ebb applies for sc: one External metric per trigger metric, each with the
 // ebb.dev/scaledconsumer selector and an AverageValue target (so the HPA computes
 // ceil(value / target) replicas), minReplicas at least 1 (ebb itself takes the target to and from zero),
-// the behavior passed through, and sc as its controlling owner.
+// the behavior passed through, and sc as its controlling owner. While the consumer-health guard holds
+// scale-up (status.guard.heldReplicas), maxReplicas is held there: the HPA may scale down, not up.
 func desiredHPA(sc *ebbv1.ScaledConsumer, metrics []HPAMetric) (*autoscalingv2ac.HorizontalPodAutoscalerApplyConfiguration, error) {
 	ref := sc.Spec.ScaleTargetRef
 	hpa := autoscalingv2ac.HorizontalPodAutoscaler(HPAName(sc), sc.Namespace).
@@ -68,7 +69,7 @@ func desiredHPA(sc *ebbv1.ScaledConsumer, metrics []HPAMetric) (*autoscalingv2ac
 		WithScaleTargetRef(autoscalingv2ac.CrossVersionObjectReference().
 			WithAPIVersion(ref.APIVersion).WithKind(ref.Kind).WithName(ref.Name)).
 		WithMinReplicas(max(minReplicas(sc), 1)).
-		WithMaxReplicas(maxReplicas(sc))
+		WithMaxReplicas(hpaMaxReplicas(sc))
 	for _, m := range metrics {
 		spec.WithMetrics(autoscalingv2ac.MetricSpec().
 			WithType(autoscalingv2.ExternalMetricSourceType).
@@ -121,6 +122,16 @@ func minReplicas(sc *ebbv1.ScaledConsumer) int32 {
 		return 0
 	}
 	return *sc.Spec.MinReplicas
+}
+
+// hpaMaxReplicas is the HPA's maxReplicas: spec.maxReplicas, or the replica count the guard holds (never
+// below the HPA's minReplicas, which the API server requires).
+func hpaMaxReplicas(sc *ebbv1.ScaledConsumer) int32 {
+	hi := maxReplicas(sc)
+	if g := sc.Status.Guard; g != nil && g.HeldReplicas != nil {
+		hi = min(hi, max(*g.HeldReplicas, minReplicas(sc), 1))
+	}
+	return hi
 }
 
 func maxReplicas(sc *ebbv1.ScaledConsumer) int32 {

@@ -111,8 +111,14 @@ func (m *Metrics) forget(namespace, name string) {
 	m.forgetTriggers(namespace, name)
 	m.Condition.DeletePartialMatch(l)
 	m.ScaleActions.DeletePartialMatch(l)
-	m.GuardTripped.DeletePartialMatch(l)
 	m.GuardTrips.DeletePartialMatch(l)
+	m.forgetGuard(namespace, name)
+}
+
+// forgetGuard drops the guard's gauges of one ScaledConsumer (a new poll sets those it still has).
+func (m *Metrics) forgetGuard(namespace, name string) {
+	l := prometheus.Labels{"namespace": namespace, "scaledconsumer": name}
+	m.GuardTripped.DeletePartialMatch(l)
 	m.DeadLetterDepth.DeletePartialMatch(l)
 	m.DeadLetterInflow.DeletePartialMatch(l)
 	m.DeadLetterRatio.DeletePartialMatch(l)

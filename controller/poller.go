@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -33,6 +34,12 @@ type PollSpec struct {
 	FailureThreshold int32
 	FallbackReplicas *int32
 	Triggers         []PolledTrigger
+	// DeadLetter reads spec.deadLetter (nil without one). Guard configures the consumer-health guard (nil
+	// when it is off); GuardTripped, when not empty, is the reason of a trip that status recorded before
+	// this poll started, so a restart or a spec change does not release the guard.
+	DeadLetter   scalers.Scaler
+	Guard        *guardConfig
+	GuardTripped string
 }
 
 // TriggerState is the poller's view of one trigger.
@@ -82,8 +89,12 @@ type pollEntry struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	// replicas is the target's replica count as the controller last saw it (-1: not yet known).
+	replicas atomic.Int32
+
 	mu     sync.Mutex
 	states []TriggerState
+	guard  *guard // nil when the guard is off
 }
 
 // NewPoller returns a Poller writing to store; notify is called (from poll goroutines) when the controller
@@ -144,9 +155,17 @@ func (p *Poller) Ensure(key types.NamespacedName, spec PollSpec) {
 	p.store.Forget(key.Namespace, key.Name, keep...)
 	// The new poll writes its own series; a renamed or removed trigger's must not linger.
 	p.metrics.forgetTriggers(key.Namespace, key.Name)
+	p.metrics.forgetGuard(key.Namespace, key.Name)
 
 	ctx, cancel := context.WithCancel(p.base)
 	e := &pollEntry{spec: spec, cancel: cancel, done: make(chan struct{}), states: states}
+	e.replicas.Store(-1)
+	if old != nil {
+		e.replicas.Store(old.replicas.Load())
+	}
+	if spec.Guard != nil {
+		e.guard = newGuard(*spec.Guard, spec.GuardTripped, p.clock.Now())
+	}
 	p.mu.Lock()
 	p.entries[key] = e
 	p.mu.Unlock()
@@ -184,6 +203,34 @@ func (p *Poller) States(key types.NamespacedName) []TriggerState {
 	return out
 }
 
+// SetReplicas tells the poll of key the target's replica count: the guard counts a group as stalled only
+// while it has consumers.
+func (p *Poller) SetReplicas(key types.NamespacedName, n int32) {
+	p.mu.Lock()
+	e := p.entries[key]
+	p.mu.Unlock()
+	if e != nil {
+		e.replicas.Store(n)
+	}
+}
+
+// Guard returns the consumer-health guard's state for key; ok is false when key is not polled or its
+// guard is off.
+func (p *Poller) Guard(key types.NamespacedName) (v guardView, ok bool) {
+	p.mu.Lock()
+	e := p.entries[key]
+	p.mu.Unlock()
+	if e == nil {
+		return guardView{}, false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.guard == nil {
+		return guardView{}, false
+	}
+	return e.guard.View(), true
+}
+
 // Len is the number of ScaledConsumers being polled.
 func (p *Poller) Len() int {
 	p.mu.Lock()
@@ -198,6 +245,9 @@ func (p *Poller) stop(e *pollEntry) {
 		if c, ok := t.Scaler.(io.Closer); ok {
 			_ = c.Close()
 		}
+	}
+	if c, ok := e.spec.DeadLetter.(io.Closer); ok {
+		_ = c.Close()
 	}
 }
 
@@ -227,6 +277,7 @@ func staleAfter(interval time.Duration) time.Duration {
 
 type sampleResult struct {
 	values, activation []float64
+	progress           *scalers.Progress
 	err                error
 	took               time.Duration
 }
@@ -240,7 +291,19 @@ func (p *Poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntr
 			defer cancel()
 			start := p.clock.Now()
 			s, err := t.Scaler.Sample(sctx)
-			results[i] = sampleResult{values: s.Values, activation: s.ActivationValues, err: err, took: p.clock.Since(start)}
+			results[i] = sampleResult{values: s.Values, activation: s.ActivationValues, progress: s.Progress, err: err, took: p.clock.Since(start)}
+		})
+	}
+	var dead sampleResult
+	if e.spec.DeadLetter != nil {
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, sampleTimeout(e.spec.Interval))
+			defer cancel()
+			s, err := e.spec.DeadLetter.Sample(sctx)
+			if err == nil && len(s.Values) != len(scalers.DeadLetterMetrics) {
+				err = fmt.Errorf("dead-letter reader returned %d values, not %d", len(s.Values), len(scalers.DeadLetterMetrics))
+			}
+			dead = sampleResult{values: s.Values, err: err}
 		})
 	}
 	wg.Wait()
@@ -253,10 +316,55 @@ func (p *Poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntr
 	for i, t := range e.spec.Triggers {
 		changed = p.record(key, e, i, t, results[i], now) || changed
 	}
+	if e.guard != nil {
+		changed = p.observeGuard(key, e, results, dead, now) || changed
+	}
 	e.mu.Unlock()
 	if changed {
 		p.notify(ctx, key)
 	}
+}
+
+// observeGuard feeds the tick to the consumer-health guard and exports what it sees; it reports whether
+// the controller should look again (the guard tripped, released, or changed its reason). e.mu is held.
+func (p *Poller) observeGuard(key types.NamespacedName, e *pollEntry, results []sampleResult, dead sampleResult, now time.Time) bool {
+	in := guardInput{Now: now, ConsumersRunning: e.replicas.Load() > 0, DeadLetterErr: dead.err}
+	if dead.err == nil && dead.values != nil {
+		in.DeadLetter = dead.values
+	}
+	for i, st := range e.states {
+		gt := guardTrigger{Name: st.Name, Backlog: st.Backlog}
+		if results[i].err == nil {
+			gt.Progress = results[i].progress
+		}
+		in.Triggers = append(in.Triggers, gt)
+	}
+	wasTripped := e.guard.view.Tripped
+	changed := e.guard.observe(in)
+	v := e.guard.view
+	m := p.metrics
+	if v.HasDeadLetter {
+		m.DeadLetterDepth.WithLabelValues(key.Namespace, key.Name).Set(v.Depth)
+		m.DeadLetterInflow.WithLabelValues(key.Namespace, key.Name).Set(v.InflowPerMinute)
+	}
+	if v.HasRatio {
+		m.DeadLetterRatio.WithLabelValues(key.Namespace, key.Name).Set(v.Ratio)
+	}
+	for name, n := range v.Stalled {
+		m.StalledPolls.WithLabelValues(key.Namespace, key.Name, name).Set(float64(n))
+	}
+	tripped := 0.0
+	if v.Tripped {
+		tripped = 1
+		if !wasTripped {
+			m.GuardTrips.WithLabelValues(key.Namespace, key.Name, v.Reason).Inc()
+		}
+	}
+	m.GuardTripped.WithLabelValues(key.Namespace, key.Name).Set(tripped)
+	if dead.err != nil {
+		log.FromContext(p.base).V(1).Info("dead-letter sample failed", "scaledconsumer", key, "error", dead.err)
+	}
+	return changed
 }
 
 // record folds one sample into the trigger's state and the store; it reports whether the controller should

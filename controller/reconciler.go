@@ -186,6 +186,8 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 		r.setTriggerStatus(sc, states)
 		return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
 	}
+	r.Poller.SetReplicas(key, scaleReplicas(scale))
+	r.setGuardStatus(sc, scaleReplicas(scale))
 	in := r.activationInput(sc, scaleReplicas(scale), states, paused, pausedReplicas)
 	act := decideActivation(in)
 	if act.LastActive != nil {
@@ -224,6 +226,7 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 			r.Metrics.ReconcileErrors.WithLabelValues("scale").Inc()
 			return ctrl.Result{}, fmt.Errorf("scaling %s %s to %d: %w", sc.Spec.ScaleTargetRef.Kind, sc.Spec.ScaleTargetRef.Name, *act.Scale, err)
 		}
+		r.Poller.SetReplicas(key, *act.Scale)
 		r.Metrics.ScaleActions.WithLabelValues(sc.Namespace, sc.Name, act.Reason).Inc()
 		r.Recorder.Eventf(sc, nil, corev1.EventTypeNormal, act.Reason, "Scale", "%s %s: %s", sc.Spec.ScaleTargetRef.Kind, sc.Spec.ScaleTargetRef.Name, act.Message)
 		log.FromContext(ctx).Info("scaled", "reason", act.Reason, "from", scaleReplicas(scale), "to", *act.Scale, "message", act.Message)
@@ -451,13 +454,20 @@ func onlyValuesChanged(a, b ebbv1.ScaledConsumerStatus) bool {
 			t := &s.Triggers[i]
 			t.Value, t.LastPollTime, t.ConsecutiveFailures, t.LastError = "", nil, 0, ""
 		}
+		if g := s.Guard; g != nil {
+			g.DeadLetterDepth, g.DeadLetterInflowPerMinute, g.DeadLetterRatio = "", "", ""
+		}
+		// The guard's message carries its numbers; its status and reason are what matter at once.
+		if c := meta.FindStatusCondition(s.Conditions, ebbv1.ConditionConsumersHealthy); c != nil && c.Status != metav1.ConditionFalse {
+			c.Message = ""
+		}
 		return s
 	}
 	return equality.Semantic.DeepEqual(strip(a), strip(b))
 }
 
 func (r *Reconciler) exportConditions(sc *ebbv1.ScaledConsumer) {
-	for _, t := range []string{ebbv1.ConditionReady, ebbv1.ConditionActive, ebbv1.ConditionFallback, ebbv1.ConditionPaused} {
+	for _, t := range []string{ebbv1.ConditionReady, ebbv1.ConditionActive, ebbv1.ConditionFallback, ebbv1.ConditionPaused, ebbv1.ConditionConsumersHealthy} {
 		v := 0.0
 		if meta.IsStatusConditionTrue(sc.Status.Conditions, t) {
 			v = 1

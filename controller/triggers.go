@@ -7,9 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -21,6 +26,7 @@ import (
 const (
 	ReasonInvalidTrigger         = "InvalidTrigger"
 	ReasonAuthenticationNotFound = "AuthenticationNotFound"
+	ReasonInvalidDeadLetter      = "InvalidDeadLetter"
 )
 
 // triggerError is a problem with the triggers that the user fixes in the spec or its
@@ -39,17 +45,28 @@ func (e *triggerError) Unwrap() error { return e.Err }
 func (r *Reconciler) fingerprint(ctx context.Context, sc *ebbv1.ScaledConsumer) (string, error) {
 	authVersions := map[string]string{}
 	var errs []error
+	type ref struct {
+		who string
+		ref *ebbv1.AuthenticationRef
+	}
+	refs := make([]ref, 0, len(sc.Spec.Triggers)+1)
 	for _, t := range sc.Spec.Triggers {
-		if t.AuthenticationRef == nil {
+		refs = append(refs, ref{fmt.Sprintf("trigger %q", t.TriggerName()), t.AuthenticationRef})
+	}
+	if dl := sc.Spec.DeadLetter; dl != nil {
+		refs = append(refs, ref{"deadLetter", dl.AuthenticationRef})
+	}
+	for _, t := range refs {
+		if t.ref == nil {
 			continue
 		}
 		ta := &ebbv1.TriggerAuthentication{}
-		err := r.Client.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: t.AuthenticationRef.Name}, ta)
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: t.ref.Name}, ta)
 		switch {
 		case apierrors.IsNotFound(err):
-			errs = append(errs, fmt.Errorf("trigger %q: TriggerAuthentication %q not found in namespace %s", t.TriggerName(), t.AuthenticationRef.Name, sc.Namespace))
+			errs = append(errs, fmt.Errorf("%s: TriggerAuthentication %q not found in namespace %s", t.who, t.ref.Name, sc.Namespace))
 		case err != nil:
-			return "", fmt.Errorf("reading TriggerAuthentication %s: %w", t.AuthenticationRef.Name, err)
+			return "", fmt.Errorf("reading TriggerAuthentication %s: %w", t.ref.Name, err)
 		default:
 			authVersions[ta.Name] = ta.ResourceVersion
 		}
@@ -58,11 +75,13 @@ func (r *Reconciler) fingerprint(ctx context.Context, sc *ebbv1.ScaledConsumer) 
 		return "", &triggerError{Reason: ReasonAuthenticationNotFound, Err: errors.Join(errs...)}
 	}
 	raw, err := json.Marshal(struct {
-		Triggers []ebbv1.Trigger
-		Auth     map[string]string
-		Interval string
-		Fallback *ebbv1.Fallback
-	}{sc.Spec.Triggers, authVersions, pollingInterval(sc).String(), sc.Spec.Fallback})
+		Triggers   []ebbv1.Trigger
+		Auth       map[string]string
+		Interval   string
+		Fallback   *ebbv1.Fallback
+		DeadLetter *ebbv1.DeadLetter
+		Guard      *ebbv1.Guard
+	}{sc.Spec.Triggers, authVersions, pollingInterval(sc).String(), sc.Spec.Fallback, sc.Spec.DeadLetter, sc.Spec.Guard})
 	if err != nil {
 		return "", err
 	}
@@ -103,7 +122,91 @@ func (r *Reconciler) buildPoll(ctx context.Context, sc *ebbv1.ScaledConsumer, fp
 		closeAll(spec.Triggers)
 		return PollSpec{}, &triggerError{Reason: reason, Err: errors.Join(errs...)}
 	}
+	if err := r.buildGuard(ctx, sc, &spec); err != nil {
+		closeAll(spec.Triggers)
+		return PollSpec{}, err
+	}
 	return spec, nil
+}
+
+// buildGuard adds the consumer-health guard and the dead-letter reader to spec. A bad deadLetter is a
+// triggerError (InvalidDeadLetter, or AuthenticationNotFound).
+func (r *Reconciler) buildGuard(ctx context.Context, sc *ebbv1.ScaledConsumer, spec *PollSpec) error {
+	g := sc.Spec.Guard
+	if g != nil && g.Enabled != nil && !*g.Enabled {
+		return nil
+	}
+	cfg := guardConfig{StalledAfterPolls: 24, ReleaseAfter: 2 * time.Minute}
+	if g != nil {
+		if g.StalledAfterPolls != nil {
+			cfg.StalledAfterPolls = max(*g.StalledAfterPolls, 0)
+		}
+		cfg.ReleaseAfter = durationOr(g.ReleaseAfter, cfg.ReleaseAfter)
+	}
+	if dl := sc.Spec.DeadLetter; dl != nil {
+		cfg.Window = durationOr(dl.Window, time.Minute)
+		var errs []error
+		if q := dl.MaxInflowPerMinute; q != nil {
+			if v := q.AsApproximateFloat64(); v < 0 {
+				errs = append(errs, fmt.Errorf("deadLetter.maxInflowPerMinute must not be negative, got %s", q))
+			} else {
+				cfg.MaxInflowPerMinute = ptr(v)
+			}
+		}
+		if q := dl.MaxRatio; q != nil {
+			if v := q.AsApproximateFloat64(); v <= 0 || v >= 1 {
+				errs = append(errs, fmt.Errorf("deadLetter.maxRatio is a share of the messages consumed, above 0 and below 1 (0.5 is half), got %s", q))
+			} else {
+				cfg.MaxRatio = ptr(v)
+			}
+		}
+		auth, err := r.resolveAuth(ctx, sc.Namespace, dl.AuthenticationRef)
+		if err != nil {
+			var te *triggerError
+			if errors.As(err, &te) {
+				return &triggerError{Reason: te.Reason, Err: fmt.Errorf("deadLetter: %w", err)}
+			}
+			return err
+		}
+		{
+			f, ok := r.Registry[dl.Type]
+			if !ok {
+				errs = append(errs, fmt.Errorf("deadLetter.type %q: %w; known types: %s", dl.Type, scalers.ErrUnknownType, strings.Join(r.Registry.Types(), ", ")))
+			} else if s, err := f(scalers.Config{TriggerName: "deadLetter", Metadata: dl.Metadata, Auth: auth, PollingInterval: spec.Interval, DeadLetter: true}); err != nil {
+				errs = append(errs, fmt.Errorf("deadLetter (%s): %w", dl.Type, err))
+			} else if !slices.Equal(s.Metrics(), scalers.DeadLetterMetrics) {
+				// A factory that ignored Config.DeadLetter built a trigger.
+				closeAll([]PolledTrigger{{Scaler: s}})
+				errs = append(errs, fmt.Errorf("deadLetter.type %q: %w", dl.Type, scalers.ErrNoDeadLetter))
+			} else {
+				spec.DeadLetter = s
+			}
+		}
+		if len(errs) > 0 {
+			if spec.DeadLetter != nil {
+				closeAll([]PolledTrigger{{Scaler: spec.DeadLetter}})
+				spec.DeadLetter = nil
+			}
+			return &triggerError{Reason: ReasonInvalidDeadLetter, Err: errors.Join(errs...)}
+		}
+		cfg.DeadLetter = deadLetterName(dl)
+	}
+	spec.Guard = &cfg
+	if c := meta.FindStatusCondition(sc.Status.Conditions, ebbv1.ConditionConsumersHealthy); c != nil && c.Status == metav1.ConditionFalse {
+		spec.GuardTripped = c.Reason
+	}
+	return nil
+}
+
+// deadLetterName names the dead-letter queue or topic in messages.
+func deadLetterName(dl *ebbv1.DeadLetter) string {
+	if t, ok := dl.Metadata["topic"]; ok {
+		return fmt.Sprintf("topic %q", t)
+	}
+	if q, ok := dl.Metadata["queueName"]; ok {
+		return fmt.Sprintf("queue %q", q)
+	}
+	return "queue (" + dl.Type + ")"
 }
 
 // resolveAuth reads a TriggerAuthentication's parameters from its Secrets. Secrets are read with the

@@ -413,3 +413,18 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// OnlyKeys checks that metadata and auth use no key outside allowed, for a use of a trigger type's
+// parameters that takes only some of them (a dead-letter reader takes the connection keys and the queue,
+// not the scaling ones). Each other key is a FieldError that says what the keys are for.
+func OnlyKeys(metadata, auth map[string]string, what string, allowed ...string) error {
+	var errs []error
+	for _, src := range []map[string]string{metadata, auth} {
+		for _, k := range sortedKeys(src) {
+			if !slices.Contains(allowed, k) {
+				errs = append(errs, &FieldError{Key: k, Msg: fmt.Sprintf("not a key of %s; it takes %s", what, strings.Join(allowed, ", "))})
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -29,7 +29,44 @@ type Sample struct {
 	// checked for remaining backlog before scaling to zero) instead of Values. A scaler sets it when the
 	// HPA's value leaves something out that still counts as work, such as Kafka's excluded persistent lag.
 	ActivationValues []float64
+	// Progress, when not nil, says how the consumers are getting on, for the consumer-health guard.
+	Progress *Progress
 }
+
+// Progress is what one sample says of the consumers' progress. The consumer-health guard reads it: a
+// group whose committed offsets stop moving while it has lag is stalled, one whose offsets go backwards is
+// rewound, and the rate at which consumers finish messages is the denominator of the dead-letter ratio.
+type Progress struct {
+	// Offsets is true when the trigger tracks committed positions (Kafka): Advanced and Rewound are
+	// meaningful, unless Baseline says this is the first sample, with nothing to compare it with.
+	Offsets  bool
+	Baseline bool
+	// Advanced is how many messages the consumers committed since the previous sample: the sum of the
+	// forward moves of the committed offsets.
+	Advanced int64
+	// Rewound names the partitions whose committed offset went backwards since the previous sample, and by
+	// how much ("orders/3 by 120").
+	Rewound []string
+	// ConsumeRate is the rate, per second, at which consumers finished (acknowledged) messages, when the
+	// broker reports one (RabbitMQ's management API); HasConsumeRate says it did.
+	ConsumeRate    float64
+	HasConsumeRate bool
+}
+
+// Dead-letter readers. A factory asked for one (Config.DeadLetter) returns a Scaler that watches a
+// dead-letter queue or topic instead of a backlog: its Metrics are DeadLetterMetrics and its Sample values
+// are, in that order, the depth (messages waiting) and the inflow (messages per second entering it). A type
+// that cannot watch dead letters returns an error that wraps ErrNoDeadLetter.
+var (
+	DeadLetterMetrics = []MetricSpec{{Name: "depth"}, {Name: "inflow"}}
+	ErrNoDeadLetter   = errors.New("this trigger type cannot watch a dead-letter queue")
+)
+
+// Index of each value in a dead-letter reader's sample.
+const (
+	DeadLetterDepth = iota
+	DeadLetterInflow
+)
 
 // MetricName is the external metric name of spec for the trigger named trigger: the trigger's name, then
 // "." and spec.Name when the trigger serves more than one metric. Trigger names are DNS labels, so the dot
@@ -66,6 +103,9 @@ type Config struct {
 	// PollingInterval is how often the trigger is sampled; a scaler sharing a broker client uses it to
 	// decide how fresh a shared reading must be.
 	PollingInterval time.Duration
+	// DeadLetter asks for a dead-letter reader (see DeadLetterMetrics) instead of a trigger; Metadata then
+	// names the dead-letter queue or topic and how to reach it.
+	DeadLetter bool
 }
 
 // Factory builds a Scaler for one trigger, or explains why the trigger is invalid.

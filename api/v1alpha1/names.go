@@ -27,3 +27,8 @@ const (
 	// ConditionPaused is True while a pause annotation is set.
 	ConditionPaused = "Paused"
 )
+
+// ConditionConsumersHealthy is False while the consumer-health guard holds scale-up (its reason says which
+// signal tripped it: DeadLetterInflow, DeadLetterRatio, Stalled, Rewound), True while it watches and sees
+// nothing wrong, and Unknown when it is off or has nothing to watch.
+const ConditionConsumersHealthy = "ConsumersHealthy"

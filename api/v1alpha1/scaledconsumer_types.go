@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -19,6 +20,7 @@ import (
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.conditions[?(@.type=="Active")].status`
 // +kubebuilder:printcolumn:name="Fallback",type=string,JSONPath=`.status.conditions[?(@.type=="Fallback")].status`,priority=1
+// +kubebuilder:printcolumn:name="Healthy",type=string,JSONPath=`.status.conditions[?(@.type=="ConsumersHealthy")].status`
 // +kubebuilder:printcolumn:name="Paused",type=string,JSONPath=`.status.conditions[?(@.type=="Paused")].status`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ScaledConsumer struct {
@@ -110,6 +112,96 @@ type ScaledConsumerSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(t, self.exists_one(u, (has(u.name) ? u.name : u.type) == (has(t.name) ? t.name : t.type)))",message="trigger names must be unique; a trigger without a name is named after its type"
 	// +listType=atomic
 	Triggers []Trigger `json:"triggers"`
+
+	// DeadLetter is the consumers' dead-letter queue (RabbitMQ) or topic (Kafka). The consumer-health guard
+	// watches how fast it grows, and holds scale-up while it says the consumers are failing: more
+	// consumers that fail only fill it faster.
+	//
+	// +optional
+	DeadLetter *DeadLetter `json:"deadLetter,omitempty"`
+
+	// Guard configures the consumer-health guard, which holds scale-up while the dead-letter queue grows
+	// too fast or a Kafka group is stalled or rewound. It is on by default.
+	//
+	// +optional
+	Guard *Guard `json:"guard,omitempty"`
+}
+
+// DeadLetter is a dead-letter queue or topic and the limits on what enters it.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.maxInflowPerMinute) || has(self.maxRatio)",message="set maxInflowPerMinute, maxRatio or both: without a limit the dead-letter queue cannot trip the guard"
+type DeadLetter struct {
+	// Type is the broker: rabbitmq (a queue, read through the management API) or kafka (a topic).
+	//
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Type string `json:"type"`
+
+	// Metadata names the queue or topic and how to reach it, with the trigger type's keys: rabbitmq takes
+	// host (an http(s) management API URL), queueName, vhostName and the credential and TLS keys; kafka
+	// takes bootstrapServers, topic and the SASL and TLS keys.
+	//
+	// +kubebuilder:validation:MaxProperties=64
+	// +optional
+	Metadata map[string]string `json:"metadata,omitempty"`
+
+	// AuthenticationRef names a TriggerAuthentication in the same namespace whose secrets fill in
+	// metadata parameters.
+	//
+	// +optional
+	AuthenticationRef *AuthenticationRef `json:"authenticationRef,omitempty"`
+
+	// MaxInflowPerMinute trips the guard when more messages than this enter the dead-letter queue per
+	// minute, on average over window.
+	//
+	// +optional
+	MaxInflowPerMinute *resource.Quantity `json:"maxInflowPerMinute,omitempty"`
+
+	// MaxRatio trips the guard when the share of messages dead-lettered, among those the consumers finished
+	// (dead-lettered / (dead-lettered + acknowledged)) over window, is above it: 0.5 is half. It needs the
+	// consume rate, which kafka triggers and rabbitmq triggers read over http report.
+	//
+	// +optional
+	MaxRatio *resource.Quantity `json:"maxRatio,omitempty"`
+
+	// Window is the time the inflow and the ratio are averaged over. Default 1m.
+	//
+	// +kubebuilder:default="1m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="window must be at least 1s"
+	// +optional
+	Window *metav1.Duration `json:"window,omitempty"`
+}
+
+// Guard configures the consumer-health guard.
+type Guard struct {
+	// Enabled turns the guard on or off. Default true.
+	//
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// StalledAfterPolls: a Kafka trigger's group is stalled when it has lag but its committed offsets have
+	// not moved for this many polls in a row while the target has replicas. 0 turns stall detection off.
+	// Default 24 (two minutes at the default 5s polling interval).
+	//
+	// +kubebuilder:default=24
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	StalledAfterPolls *int32 `json:"stalledAfterPolls,omitempty"`
+
+	// ReleaseAfter is how long every signal must stay within its limit before the guard lets scale-up
+	// resume. Default 2m.
+	//
+	// +kubebuilder:default="2m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +optional
+	ReleaseAfter *metav1.Duration `json:"releaseAfter,omitempty"`
 }
 
 // ScaleTargetRef identifies the workload to scale.
@@ -225,7 +317,7 @@ type ScaledConsumerStatus struct {
 	// +optional
 	HPAName string `json:"hpaName,omitempty"`
 
-	// Conditions: Ready, Active, Fallback, Paused.
+	// Conditions: Ready, Active, Fallback, Paused, ConsumersHealthy.
 	//
 	// +listType=map
 	// +listMapKey=type
@@ -244,6 +336,36 @@ type ScaledConsumerStatus struct {
 	// +listMapKey=name
 	// +optional
 	Triggers []TriggerStatus `json:"triggers,omitempty"`
+
+	// Guard is the consumer-health guard's last reading; the ConsumersHealthy condition says whether it
+	// holds scale-up, and why.
+	//
+	// +optional
+	Guard *GuardStatus `json:"guard,omitempty"`
+}
+
+// GuardStatus is what the consumer-health guard last saw.
+type GuardStatus struct {
+	// HeldReplicas is set while the guard holds scale-up: the HPA's maxReplicas is held at it (the
+	// replica count when the guard tripped). Scaling down stays possible.
+	//
+	// +optional
+	HeldReplicas *int32 `json:"heldReplicas,omitempty"`
+
+	// DeadLetterDepth is the number of messages in the dead-letter queue or topic.
+	//
+	// +optional
+	DeadLetterDepth string `json:"deadLetterDepth,omitempty"`
+
+	// DeadLetterInflowPerMinute is the dead-letter inflow, averaged over the window.
+	//
+	// +optional
+	DeadLetterInflowPerMinute string `json:"deadLetterInflowPerMinute,omitempty"`
+
+	// DeadLetterRatio is dead-lettered / (dead-lettered + acknowledged) over the window.
+	//
+	// +optional
+	DeadLetterRatio string `json:"deadLetterRatio,omitempty"`
 }
 
 // TriggerStatus is the last sample of one trigger.

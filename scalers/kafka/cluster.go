@@ -23,6 +23,9 @@ const metadataRefresh = 30 * time.Second
 // has committed).
 type watch struct {
 	group, topic string
+	// starts asks for the topic's start offsets too (a dead-letter topic's depth is end - start); a
+	// watch with starts has no group.
+	starts bool
 }
 
 // reading is one batched look at a cluster: committed offsets of every watched group and end offsets of
@@ -35,6 +38,7 @@ type reading struct {
 	topicErr  map[string]error
 	committed map[string]map[string]map[int32]int64 // group -> topic -> partition -> offset
 	groupErr  map[string]error
+	starts    map[string][]int64 // topic -> start offset by partition, for the watches with starts
 }
 
 // cluster is one franz-go client shared by every trigger with the same brokers and credentials.
@@ -67,8 +71,8 @@ const readTimeout = 30 * time.Second
 func (c *cluster) read(ctx context.Context, notBefore time.Time, version uint64) (*scalers.Reading[*reading], error) {
 	return c.Read(ctx, time.Now, notBefore, version, readTimeout, nil, func(ctx context.Context, ws []watch) (*reading, error) {
 		started := time.Now()
-		groups, topics, allTopics := watchSet(ws)
-		r := c.fetch(ctx, groups, topics, allTopics)
+		groups, topics, startTopics, allTopics := watchSet(ws)
+		r := c.fetch(ctx, groups, topics, startTopics, allTopics)
 		if r.err != nil {
 			return r, c.classify(r.err, started)
 		}
@@ -76,10 +80,16 @@ func (c *cluster) read(ctx context.Context, notBefore time.Time, version uint64)
 	})
 }
 
-// watchSet lists the groups and named topics of the watches, and the groups watched for all their topics.
-func watchSet(ws []watch) (groups, topics []string, allTopics map[string]bool) {
+// watchSet lists the groups and named topics of the watches, the topics whose start offsets are wanted,
+// and the groups watched for all their topics.
+func watchSet(ws []watch) (groups, topics, startTopics []string, allTopics map[string]bool) {
 	allTopics = map[string]bool{}
 	for _, w := range ws {
+		if w.starts {
+			topics = append(topics, w.topic)
+			startTopics = append(startTopics, w.topic)
+			continue
+		}
 		groups = append(groups, w.group)
 		if w.topic == "" {
 			allTopics[w.group] = true
@@ -89,13 +99,14 @@ func watchSet(ws []watch) (groups, topics []string, allTopics map[string]bool) {
 	}
 	slices.Sort(groups)
 	slices.Sort(topics)
-	return slices.Compact(groups), slices.Compact(topics), allTopics
+	slices.Sort(startTopics)
+	return slices.Compact(groups), slices.Compact(topics), slices.Compact(startTopics), allTopics
 }
 
 // fetch takes one reading: OffsetFetch for every group (batched per coordinator), then ListOffsets for every
 // partition of the watched topics and of the topics the "all topics" groups committed (one request per
 // partition leader).
-func (c *cluster) fetch(ctx context.Context, groups, topics []string, allTopics map[string]bool) *reading {
+func (c *cluster) fetch(ctx context.Context, groups, topics, startTopics []string, allTopics map[string]bool) *reading {
 	r := &reading{ends: map[string][]int64{}, topicErr: map[string]error{}, committed: map[string]map[string]map[int32]int64{}, groupErr: map[string]error{}}
 	// Lay out the watched topics before OffsetFetch. On a client's first reading this Metadata request also
 	// tells it the brokers: otherwise every OffsetFetch shard asks for them on its own (one Metadata
@@ -142,14 +153,32 @@ func (c *cluster) fetch(ctx context.Context, groups, topics []string, allTopics 
 		return r
 	}
 
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.ReplicaID = -1
 	c.mu.Lock()
 	counts := make(map[string]int32, len(topics))
 	for _, t := range topics {
 		counts[t] = c.parts[t].partitions
 	}
 	c.mu.Unlock()
+	var err error
+	if r.ends, err = c.listOffsets(ctx, topics, counts, -1, r); err != nil {
+		r.err = err
+		return r
+	}
+	if len(startTopics) > 0 {
+		if r.starts, err = c.listOffsets(ctx, startTopics, counts, -2, r); err != nil {
+			r.err = err
+		}
+	}
+	return r
+}
+
+// listOffsets lists the offsets at timestamp (-1: the end, -2: the start) of every partition of topics,
+// in one ListOffsets request per partition leader. A topic's failure goes to r.topicErr (and its offsets
+// stay -1); a failure of the cluster is returned.
+func (c *cluster) listOffsets(ctx context.Context, topics []string, counts map[string]int32, timestamp int64, r *reading) (map[string][]int64, error) {
+	out := make(map[string][]int64, len(topics))
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
 	for _, t := range topics {
 		if r.topicErr[t] != nil {
 			continue
@@ -161,46 +190,48 @@ func (c *cluster) fetch(ctx context.Context, groups, topics []string, allTopics 
 		for p := range n {
 			rp := kmsg.NewListOffsetsRequestTopicPartition()
 			rp.Partition = p
-			rp.Timestamp = -1 // the end
+			rp.Timestamp = timestamp
 			rp.CurrentLeaderEpoch = -1
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		req.Topics = append(req.Topics, rt)
-		ends := make([]int64, n)
-		for i := range ends {
-			ends[i] = -1
+		offsets := make([]int64, n)
+		for i := range offsets {
+			offsets[i] = -1
 		}
-		r.ends[t] = ends
+		out[t] = offsets
+	}
+	if len(req.Topics) == 0 {
+		return out, nil
 	}
 	for _, shard := range c.cl.RequestSharded(ctx, req) {
 		if shard.Err != nil {
 			if isClusterErr(shard.Err) {
-				r.err = shard.Err
-				return r
+				return out, shard.Err
 			}
 			for _, t := range shard.Req.(*kmsg.ListOffsetsRequest).Topics {
-				r.topicErr[t.Topic] = fmt.Errorf("listing end offsets of topic %q: %w", t.Topic, classify(shard.Err))
+				r.topicErr[t.Topic] = fmt.Errorf("listing offsets of topic %q: %w", t.Topic, classify(shard.Err))
 			}
 			continue
 		}
 		for _, t := range shard.Resp.(*kmsg.ListOffsetsResponse).Topics {
-			ends := r.ends[t.Topic] // once per topic, not per partition
+			offsets := out[t.Topic] // once per topic, not per partition
 			for _, p := range t.Partitions {
 				if p.ErrorCode != 0 {
 					err := kerr.ErrorForCode(p.ErrorCode)
 					if errors.Is(err, kerr.UnknownTopicOrPartition) {
 						c.forgetLayout(t.Topic)
 					}
-					r.topicErr[t.Topic] = fmt.Errorf("end offset of %s/%d: %w", t.Topic, p.Partition, classify(err))
+					r.topicErr[t.Topic] = fmt.Errorf("offset of %s/%d: %w", t.Topic, p.Partition, classify(err))
 					continue
 				}
-				if int(p.Partition) < len(ends) {
-					ends[p.Partition] = p.Offset
+				if int(p.Partition) < len(offsets) {
+					offsets[p.Partition] = p.Offset
 				}
 			}
 		}
 	}
-	return r
+	return out, nil
 }
 
 // groupOffsets is one group's answer to OffsetFetch.

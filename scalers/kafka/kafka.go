@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -62,17 +63,29 @@ type Scaler struct {
 	version  uint64
 	interval time.Duration
 
+	// deadLetter: this is a dead-letter reader of md.Topic (scalers.Config.DeadLetter), not a trigger.
+	deadLetter bool
+
 	mu       sync.Mutex
 	previous map[partitionKey]int64 // committed offsets at the previous sample, for excludePersistentLag
-	lastSeq  uint64                 // the reading the last sample was computed from
-	last     scalers.Sample
+	// committed holds the committed offsets at the previous sample, for Progress (nil before the first).
+	committed map[partitionKey]int64
+	// ended and endedAt: the sum of a dead-letter topic's end offsets at the previous sample, and when
+	// its reading started (zero before the first).
+	ended   int64
+	endedAt time.Time
+	lastSeq uint64 // the reading the last sample was computed from
+	last    scalers.Sample
 }
 
 var _ scalers.Scaler = (*Scaler)(nil)
 
 // New is the factory of the kafka trigger type.
 func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
-	s := &Scaler{pool: p, interval: cfg.PollingInterval}
+	s := &Scaler{pool: p, interval: cfg.PollingInterval, deadLetter: cfg.DeadLetter}
+	if cfg.DeadLetter {
+		return p.newDeadLetter(s, cfg)
+	}
 	if err := scalers.Parse(cfg.Metadata, cfg.Auth, &s.md); err != nil {
 		return nil, err
 	}
@@ -85,6 +98,34 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 	}
 	s.cluster = c
 	s.version = c.Add(s, watch{group: s.md.ConsumerGroup, topic: s.md.Topic})
+	return s, nil
+}
+
+// deadLetterKeys are the metadata keys of a dead-letter reader: the topic and how to reach its cluster.
+var deadLetterKeys = []string{"bootstrapServers", "topic", "sasl", "username", "password", "tls", "ca", "cert", "key", "unsafeSsl"}
+
+// newDeadLetter builds a reader of a dead-letter topic: its depth (end - start offsets) and inflow (the
+// growth of its end offsets between samples), from the cluster's shared reading.
+func (p *Pool) newDeadLetter(s *Scaler, cfg scalers.Config) (scalers.Scaler, error) {
+	// The connection keys parse as a trigger's; the group is the trigger's only other required key.
+	md := maps.Clone(cfg.Metadata)
+	if md == nil {
+		md = map[string]string{}
+	}
+	md["consumerGroup"] = "-"
+	errs := []error{scalers.OnlyKeys(cfg.Metadata, cfg.Auth, "a kafka dead-letter topic", deadLetterKeys...), scalers.Parse(md, cfg.Auth, &s.md)}
+	if s.md.Topic == "" && cfg.Metadata["topic"] == "" {
+		errs = append(errs, &scalers.FieldError{Key: "topic", Msg: "required: the dead-letter topic"})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	c, err := p.cluster(s.md)
+	if err != nil {
+		return nil, err
+	}
+	s.cluster = c
+	s.version = c.Add(s, watch{topic: s.md.Topic, starts: true})
 	return s, nil
 }
 
@@ -175,6 +216,9 @@ func tlsConfig(md metadata) (*tls.Config, error) {
 
 // Metrics is one metric: the lag, with lagThreshold as its per-replica target.
 func (s *Scaler) Metrics() []scalers.MetricSpec {
+	if s.deadLetter {
+		return scalers.DeadLetterMetrics
+	}
 	return []scalers.MetricSpec{{Target: s.md.LagThreshold, Activation: s.md.ActivationLagThreshold}}
 }
 
@@ -195,6 +239,9 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	}
 	if r.Err != nil {
 		return scalers.Sample{}, fmt.Errorf("bootstrapServers %s: %w", strings.Join(s.md.BootstrapServers, ","), r.Err)
+	}
+	if s.deadLetter {
+		return s.sampleDeadLetter(r)
 	}
 	parts, err := s.partitions(r.Val)
 	if err != nil {
@@ -218,11 +265,74 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	}, s.previous)
 	s.lastSeq = r.Seq
 	s.last = scalers.Sample{Values: []float64{res.Lag}, ActivationValues: []float64{res.LagWithPersistent}}
-	return s.copyLast(), nil
+	out := s.copyLast()
+	out.Progress = s.progress(parts)
+	return out, nil
 }
 
+// copyLast is the last sample again, without its Progress: a second look at the same reading sees no
+// progress, and must not count as a poll in which offsets did not move.
 func (s *Scaler) copyLast() scalers.Sample {
 	return scalers.Sample{Values: slices.Clone(s.last.Values), ActivationValues: slices.Clone(s.last.ActivationValues)}
+}
+
+// progress compares the committed offsets of parts with those of the previous sample (s.committed, which
+// it then replaces). s.mu is held.
+func (s *Scaler) progress(parts []partitionOffsets) *scalers.Progress {
+	p := &scalers.Progress{Offsets: true, Baseline: s.committed == nil}
+	now := make(map[partitionKey]int64, len(parts))
+	for _, po := range parts {
+		if po.Committed < 0 {
+			continue
+		}
+		k := partitionKey{po.Topic, po.Partition}
+		now[k] = po.Committed
+		before, ok := s.committed[k]
+		switch {
+		case !ok:
+		case po.Committed > before:
+			p.Advanced += po.Committed - before
+		case po.Committed < before:
+			p.Rewound = append(p.Rewound, fmt.Sprintf("%s/%d by %d", po.Topic, po.Partition, before-po.Committed))
+		}
+	}
+	s.committed = now
+	return p
+}
+
+// sampleDeadLetter reads the dead-letter topic: depth is the sum over partitions of end - start, inflow
+// the growth of the summed end offsets per second since the previous sample (0 on the first).
+func (s *Scaler) sampleDeadLetter(r *scalers.Reading[*reading]) (scalers.Sample, error) {
+	t := s.md.Topic
+	if err := r.Val.topicErr[t]; err != nil {
+		return scalers.Sample{}, fmt.Errorf("dead-letter topic: %w", err)
+	}
+	ends, starts := r.Val.ends[t], r.Val.starts[t]
+	if len(ends) == 0 || len(starts) != len(ends) {
+		return scalers.Sample{}, fmt.Errorf("dead-letter topic %q: no offsets in this reading", t)
+	}
+	var depth, ended int64
+	for i, end := range ends {
+		if end < 0 || starts[i] < 0 {
+			return scalers.Sample{}, fmt.Errorf("dead-letter topic %q partition %d: offsets unknown", t, i)
+		}
+		depth += end - starts[i]
+		ended += end
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.Seq == s.lastSeq {
+		return s.copyLast(), nil
+	}
+	inflow := 0.0
+	if dt := r.Started.Sub(s.endedAt); !s.endedAt.IsZero() && dt > 0 && ended >= s.ended {
+		inflow = float64(ended-s.ended) / dt.Seconds()
+	}
+	s.ended, s.endedAt, s.lastSeq = ended, r.Started, r.Seq
+	vals := make([]float64, 2)
+	vals[scalers.DeadLetterDepth], vals[scalers.DeadLetterInflow] = float64(depth), inflow
+	s.last = scalers.Sample{Values: vals}
+	return s.copyLast(), nil
 }
 
 // partitions lists the offsets of the partitions this trigger watches.

@@ -89,6 +89,7 @@ func newScaler(t *testing.T, pool *kafka.Pool, md map[string]string) scalers.Sca
 	return s
 }
 
+// sample takes a new sample of s, without its Progress.
 func sample(t *testing.T, s scalers.Scaler) scalers.Sample {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -98,6 +99,7 @@ func sample(t *testing.T, s scalers.Scaler) scalers.Sample {
 	if err != nil {
 		t.Fatal(err)
 	}
+	got.Progress = nil // the lag tests compare values; progress_test.go tests Progress
 	return got
 }
 

@@ -61,6 +61,9 @@ type QueueStats struct {
 	// per second, the mean over the last RateWindow: the growth of its depth plus what left it meanwhile
 	// (acknowledged, or delivered or fetched without acknowledgement).
 	InflowRate float64
+	// ConsumeRate is the rate at which consumers finished messages (acknowledged them, or took them without
+	// acknowledgement), per second, the mean over the last RateWindow. Rejected messages do not count.
+	ConsumeRate float64
 	// DeadLetterExchange is the queue's x-dead-letter-exchange argument ("" is the default exchange), and
 	// HasDeadLetterExchange whether it has one.
 	DeadLetterExchange    string
@@ -296,7 +299,8 @@ func derive(items []queueItem) map[string]QueueStats {
 			Messages: it.Messages, Ready: it.Ready, Unacknowledged: it.Unacknowledged,
 			PublishRate: it.Stats.Publish.AvgRate, RawPublishRate: it.Stats.Publish.Rate,
 			// What entered = how much the depth grew + what left (acknowledged, or taken without ack).
-			InflowRate: max(0, it.MessagesRate.AvgRate+it.Stats.Ack.AvgRate+it.Stats.DeliverNoAck.AvgRate+it.Stats.GetNoAck.AvgRate),
+			InflowRate:  max(0, it.MessagesRate.AvgRate+it.Stats.Ack.AvgRate+it.Stats.DeliverNoAck.AvgRate+it.Stats.GetNoAck.AvgRate),
+			ConsumeRate: it.Stats.Ack.AvgRate + it.Stats.DeliverNoAck.AvgRate + it.Stats.GetNoAck.AvgRate,
 		}
 		if dlx, ok := it.Arguments["x-dead-letter-exchange"]; ok {
 			qs.HasDeadLetterExchange = true

@@ -100,6 +100,8 @@ type Scaler struct {
 	timeout  time.Duration
 	re       *regexp.Regexp // with useRegex
 	version  uint64
+	// deadLetter: this is a dead-letter reader (scalers.Config.DeadLetter), not a trigger.
+	deadLetter bool
 
 	// One of these, by protocol.
 	amqp  *amqpServer
@@ -110,13 +112,20 @@ var _ scalers.Scaler = (*Scaler)(nil)
 
 // New is the factory of the rabbitmq trigger type.
 func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
-	s := &Scaler{pool: p, interval: cfg.PollingInterval}
-	if err := errors.Join(checkHostSource(cfg.Metadata, cfg.Auth), scalers.Parse(cfg.Metadata, cfg.Auth, &s.md)); err != nil {
+	s := &Scaler{pool: p, interval: cfg.PollingInterval, deadLetter: cfg.DeadLetter}
+	var keysErr error
+	if cfg.DeadLetter {
+		keysErr = scalers.OnlyKeys(cfg.Metadata, cfg.Auth, "a rabbitmq dead-letter queue", deadLetterKeys...)
+	}
+	if err := errors.Join(keysErr, checkHostSource(cfg.Metadata, cfg.Auth), scalers.Parse(cfg.Metadata, cfg.Auth, &s.md)); err != nil {
 		return nil, err
 	}
 	ep, err := s.md.endpoint()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.DeadLetter && ep.protocol != protocolHTTP {
+		return nil, &scalers.FieldError{Key: "host", Msg: "a dead-letter queue's inflow comes from the management API: host must be its http(s):// URL (and protocol http or auto)"}
 	}
 	s.ep = ep
 	s.timeout = time.Duration(s.md.Timeout)
@@ -152,9 +161,14 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 		p.mgmt[key] = m
 	}
 	s.vhost = m.reader(ep.vhost)
-	s.version = s.vhost.Add(s, vhostWatch{pageSize: s.md.PageSize, rates: s.md.Mode == modeMessageRate})
+	// A dead-letter reader needs the averaged rates (its inflow), and with them in the vhost's readings the
+	// triggers on that vhost report their consume rate, the dead-letter ratio's denominator.
+	s.version = s.vhost.Add(s, vhostWatch{pageSize: s.md.PageSize, rates: s.md.Mode == modeMessageRate || s.deadLetter})
 	return s, nil
 }
+
+// deadLetterKeys are the metadata keys of a dead-letter reader: where the queue is and how to reach it.
+var deadLetterKeys = []string{"host", "queueName", "vhostName", "protocol", "username", "password", "tls", "ca", "cert", "key", "unsafeSsl", "timeout"}
 
 // amqpURL is the dial URL: the server with the resolved credentials (the vhost goes in amqp.Config).
 func amqpURL(ep endpoint) string {
@@ -211,6 +225,9 @@ func tlsConfig(md metadata, ep endpoint) (*tls.Config, error) {
 
 // Metrics is one metric: the queue length or the publish rate, with value as its per-replica target.
 func (s *Scaler) Metrics() []scalers.MetricSpec {
+	if s.deadLetter {
+		return scalers.DeadLetterMetrics
+	}
 	return []scalers.MetricSpec{{Target: s.md.Value, Activation: s.md.ActivationValue}}
 }
 
@@ -256,6 +273,15 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	if err != nil {
 		return scalers.Sample{}, err
 	}
+	if s.deadLetter {
+		q, ok := r.Val.queues[s.md.QueueName]
+		if !ok {
+			return scalers.Sample{}, fmt.Errorf("%s: dead-letter queue %q: %w", s.where(), s.md.QueueName, ErrQueueNotFound)
+		}
+		vals := make([]float64, 2)
+		vals[scalers.DeadLetterDepth], vals[scalers.DeadLetterInflow] = float64(q.Messages), q.InflowRate
+		return scalers.Sample{Values: vals}, nil
+	}
 	matched, err := s.match(r.Val.queues)
 	if err != nil {
 		return scalers.Sample{}, fmt.Errorf("%s: %w", s.where(), err)
@@ -266,19 +292,23 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 		}
 		return float64(q.Messages)
 	})
+	var progress *scalers.Progress
+	if r.Val.rates {
+		progress = &scalers.Progress{HasConsumeRate: true, ConsumeRate: aggregate("sum", matched, func(q QueueStats) float64 { return q.ConsumeRate })}
+	}
 	if s.md.Mode == modeQueueLength {
-		return scalers.Sample{Values: []float64{depth}}, nil
+		return scalers.Sample{Values: []float64{depth}, Progress: progress}, nil
 	}
 	rate := aggregate(s.md.Operation, matched, func(q QueueStats) float64 { return q.PublishRate })
 	raw := aggregate(s.md.Operation, matched, func(q QueueStats) float64 { return q.RawPublishRate })
 	// Activity reacts to the unsmoothed rate (waking up is cheap, and should be quick) and, as in KEDA, to
 	// messages waiting, which also keep the target from scaling to zero.
-	return scalers.Sample{Values: []float64{rate}, ActivationValues: []float64{max(rate, raw, depth)}}, nil
+	return scalers.Sample{Values: []float64{rate}, ActivationValues: []float64{max(rate, raw, depth)}, Progress: progress}, nil
 }
 
 func (s *Scaler) readVhost(ctx context.Context, notBefore time.Time) (*scalers.Reading[vhostQueues], error) {
 	var accept func(vhostQueues) bool
-	if s.md.Mode == modeMessageRate {
+	if s.md.Mode == modeMessageRate || s.deadLetter {
 		accept = withRates
 	}
 	r, err := s.vhost.Read(ctx, s.pool.now, notBefore, s.version, s.timeout, accept, s.vhost.fetch)

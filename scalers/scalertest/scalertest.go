@@ -5,6 +5,9 @@
 // Metadata keys: key (required) names the value in the Source; target (default 1) and activation
 // (default 0) are the metric's HPA target and activation threshold; metrics (default 1) is how many
 // metrics the trigger serves (named m0, m1, ... when more than one), all with the same value.
+//
+// As a dead-letter reader (scalers.Config.DeadLetter) it takes key alone and reports the depth and inflow
+// set with SetDeadLetter. SetProgress attaches a scalers.Progress to every sample of a key.
 package scalertest
 
 import (
@@ -24,16 +27,19 @@ var ErrNoValue = errors.New("no value set for this key")
 
 // Source holds the values that "test" triggers read, by key. It is safe for concurrent use.
 type Source struct {
-	mu      sync.Mutex
-	values  map[string]float64
-	errs    map[string]error
-	samples map[string]int
-	closed  map[string]int
+	mu       sync.Mutex
+	values   map[string]float64
+	errs     map[string]error
+	samples  map[string]int
+	closed   map[string]int
+	progress map[string]scalers.Progress
+	dead     map[string][2]float64
 }
 
 // New returns an empty Source.
 func New() *Source {
-	return &Source{values: map[string]float64{}, errs: map[string]error{}, samples: map[string]int{}, closed: map[string]int{}}
+	return &Source{values: map[string]float64{}, errs: map[string]error{}, samples: map[string]int{}, closed: map[string]int{},
+		progress: map[string]scalers.Progress{}, dead: map[string][2]float64{}}
 }
 
 // Set makes triggers with this key read v, and clears a failure set by Fail.
@@ -41,6 +47,22 @@ func (s *Source) Set(key string, v float64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.values[key] = v
+	delete(s.errs, key)
+}
+
+// SetProgress makes every sample of triggers with this key carry p (a copy).
+func (s *Source) SetProgress(key string, p scalers.Progress) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.progress[key] = p
+}
+
+// SetDeadLetter makes dead-letter readers with this key report depth and inflow (messages per second),
+// and clears a failure set by Fail.
+func (s *Source) SetDeadLetter(key string, depth, inflow float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dead[key] = [2]float64{depth, inflow}
 	delete(s.errs, key)
 }
 
@@ -79,12 +101,18 @@ type metadata struct {
 }
 
 type scaler struct {
-	src *Source
-	md  metadata
+	src        *Source
+	md         metadata
+	deadLetter bool
 }
 
 func (s *Source) newScaler(cfg scalers.Config) (scalers.Scaler, error) {
-	sc := &scaler{src: s}
+	sc := &scaler{src: s, deadLetter: cfg.DeadLetter}
+	if cfg.DeadLetter {
+		if err := scalers.OnlyKeys(cfg.Metadata, cfg.Auth, "a test dead-letter reader", "key"); err != nil {
+			return nil, err
+		}
+	}
 	if err := scalers.Parse(cfg.Metadata, cfg.Auth, &sc.md); err != nil {
 		return nil, err
 	}
@@ -92,6 +120,9 @@ func (s *Source) newScaler(cfg scalers.Config) (scalers.Scaler, error) {
 }
 
 func (sc *scaler) Metrics() []scalers.MetricSpec {
+	if sc.deadLetter {
+		return scalers.DeadLetterMetrics
+	}
 	if sc.md.Metrics == 1 {
 		return []scalers.MetricSpec{{Target: sc.md.Target, Activation: sc.md.Activation}}
 	}
@@ -113,6 +144,13 @@ func (sc *scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	if err := s.errs[sc.md.Key]; err != nil {
 		return scalers.Sample{}, err
 	}
+	if sc.deadLetter {
+		d, ok := s.dead[sc.md.Key]
+		if !ok {
+			return scalers.Sample{}, fmt.Errorf("dead-letter key %q: %w", sc.md.Key, ErrNoValue)
+		}
+		return scalers.Sample{Values: []float64{d[0], d[1]}}, nil
+	}
 	v, ok := s.values[sc.md.Key]
 	if !ok {
 		return scalers.Sample{}, fmt.Errorf("key %q: %w", sc.md.Key, ErrNoValue)
@@ -121,7 +159,12 @@ func (sc *scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	for i := range vals {
 		vals[i] = v
 	}
-	return scalers.Sample{Values: vals}, nil
+	out := scalers.Sample{Values: vals}
+	if p, ok := s.progress[sc.md.Key]; ok {
+		p.Rewound = append([]string(nil), p.Rewound...)
+		out.Progress = &p
+	}
+	return out, nil
 }
 
 func (sc *scaler) Close() error {

@@ -1,0 +1,348 @@
+package controller
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
+	"github.com/ebbscale/ebb/scalers"
+)
+
+// Reasons of the ConsumersHealthy condition. False: the guard holds scale-up, and the reason names the
+// signal. True: Healthy. Unknown: the guard is off or has nothing to watch.
+const (
+	ReasonDeadLetterInflow = "DeadLetterInflow"
+	ReasonDeadLetterRatio  = "DeadLetterRatio"
+	ReasonStalled          = "Stalled"
+	ReasonRewound          = "Rewound"
+	ReasonHealthy          = "Healthy"
+	ReasonGuardDisabled    = "GuardDisabled"
+	ReasonNothingToWatch   = "NothingToWatch"
+)
+
+// guardConfig is the consumer-health guard's spec, defaults applied.
+type guardConfig struct {
+	// StalledAfterPolls: polls in a row with lag and no committed progress before a group is stalled
+	// (0: stall detection off).
+	StalledAfterPolls int32
+	// ReleaseAfter is how long every signal must stay within its limit before the guard releases.
+	ReleaseAfter time.Duration
+	// DeadLetter names the dead-letter queue or topic in messages ("" when there is none); Window, and the
+	// limits (nil: not set), are its spec.
+	DeadLetter         string
+	Window             time.Duration
+	MaxInflowPerMinute *float64
+	MaxRatio           *float64
+}
+
+// guardTrigger is what one trigger's sample of this tick tells the guard.
+type guardTrigger struct {
+	Name string
+	// Backlog: the trigger's last good sample reported work.
+	Backlog bool
+	// Progress is this tick's (nil when the sample failed or the scaler reports none).
+	Progress *scalers.Progress
+}
+
+// guardInput is one tick's observation.
+type guardInput struct {
+	Now time.Time
+	// ConsumersRunning: the target has replicas. A group with no consumers is not stalled, it is idle.
+	ConsumersRunning bool
+	// DeadLetter is the dead-letter reader's sample (depth, inflow per second); nil when there is none or
+	// it failed (DeadLetterErr).
+	DeadLetter    []float64
+	DeadLetterErr error
+	Triggers      []guardTrigger
+}
+
+// guardSample is one tick inside the window: what entered the dead-letter queue and what the consumers
+// finished, per second.
+type guardSample struct {
+	at           time.Time
+	inflow       float64
+	consume      float64
+	consumeKnown bool
+}
+
+// guardView is the guard's state as the reconciler and the metrics read it.
+type guardView struct {
+	// Watching: there is something to watch (a dead-letter queue, or a trigger that tracks offsets while
+	// stall detection is on).
+	Watching bool
+	Tripped  bool
+	// Reason and Message explain the state (the ConsumersHealthy condition's).
+	Reason, Message string
+	// Dead-letter numbers, when HasDeadLetter (HasRatio: the ratio could be computed).
+	HasDeadLetter, HasRatio bool
+	Depth, InflowPerMinute  float64
+	Ratio                   float64
+	// Stalled holds the polls in a row without progress of each trigger that tracks offsets.
+	Stalled map[string]int32
+}
+
+// guard is the consumer-health guard's state machine for one ScaledConsumer. It is fed one observation
+// per poll tick and trips when a signal crosses its limit: the dead-letter inflow or ratio over the
+// window, a Kafka group with lag whose committed offsets did not move for StalledAfterPolls polls, or
+// committed offsets that went backwards. It releases when no signal has crossed its limit for
+// ReleaseAfter. It does no I/O and reads no clock: time comes with each observation.
+type guard struct {
+	cfg     guardConfig
+	samples []guardSample
+	stalled map[string]int32
+	offsets map[string]bool // triggers seen tracking offsets
+	lastAt  time.Time       // the previous observation, for Kafka's consume rate
+
+	view    guardView
+	lastBad time.Time
+}
+
+// newGuard returns a guard; a guard that was tripped before (status says so, after a restart of ebb or a
+// change of spec) starts tripped, and releases only after ReleaseAfter of good observations.
+func newGuard(cfg guardConfig, trippedReason string, now time.Time) *guard {
+	g := &guard{cfg: cfg, stalled: map[string]int32{}, offsets: map[string]bool{}}
+	if trippedReason != "" {
+		g.view.Tripped, g.view.Reason, g.lastBad = true, trippedReason, now
+		g.view.Message = "tripped before ebb restarted or the spec changed; watching again"
+	}
+	return g
+}
+
+// signal is one limit crossed.
+type signal struct{ reason, msg string }
+
+// observe folds one tick in and reports whether the tripped state or its reason changed.
+func (g *guard) observe(in guardInput) bool {
+	before := g.view
+	g.view.Stalled = map[string]int32{}
+	var bad []signal
+	var notes []string
+
+	// Dead-letter inflow and ratio, over the window.
+	if g.cfg.DeadLetter != "" {
+		if in.DeadLetter != nil {
+			s := guardSample{at: in.Now, inflow: in.DeadLetter[scalers.DeadLetterInflow]}
+			s.consume, s.consumeKnown = g.consumeRate(in)
+			g.samples = append(g.samples, s)
+			g.view.HasDeadLetter = true
+			g.view.Depth = in.DeadLetter[scalers.DeadLetterDepth]
+		} else if in.DeadLetterErr != nil {
+			notes = append(notes, fmt.Sprintf("dead-letter %s unreadable: %v", g.cfg.DeadLetter, in.DeadLetterErr))
+		}
+		cut := in.Now.Add(-g.cfg.Window)
+		g.samples = slices.DeleteFunc(g.samples, func(s guardSample) bool { return !s.at.After(cut) })
+		if len(g.samples) > 0 {
+			var inflow, inflowKnown, consume float64
+			known := 0
+			for _, s := range g.samples {
+				inflow += s.inflow
+				if s.consumeKnown {
+					known++
+					inflowKnown += s.inflow
+					consume += s.consume
+				}
+			}
+			g.view.InflowPerMinute = inflow / float64(len(g.samples)) * 60
+			g.view.HasRatio = known > 0
+			g.view.Ratio = 0
+			if inflowKnown+consume > 0 {
+				g.view.Ratio = inflowKnown / (inflowKnown + consume)
+			}
+			if lim := g.cfg.MaxInflowPerMinute; lim != nil && g.view.InflowPerMinute > *lim {
+				bad = append(bad, signal{ReasonDeadLetterInflow, fmt.Sprintf("dead-letter %s receives %s messages/min (limit %s) over %s",
+					g.cfg.DeadLetter, num(g.view.InflowPerMinute), num(*lim), g.cfg.Window)})
+			}
+			if lim := g.cfg.MaxRatio; lim != nil && g.view.HasRatio && g.view.Ratio > *lim {
+				bad = append(bad, signal{ReasonDeadLetterRatio, fmt.Sprintf("%s of the messages consumers finished went to dead-letter %s (limit %s) over %s",
+					num(g.view.Ratio), g.cfg.DeadLetter, num(*lim), g.cfg.Window)})
+			}
+			if g.cfg.MaxRatio != nil && !g.view.HasRatio {
+				notes = append(notes, "maxRatio cannot be judged: no trigger reports a consume rate (kafka triggers do; rabbitmq triggers do when they read over http)")
+			}
+		}
+	}
+
+	// Stalled and rewound groups.
+	for _, t := range in.Triggers {
+		p := t.Progress
+		if p == nil || !p.Offsets {
+			if n, ok := g.stalled[t.Name]; ok {
+				g.view.Stalled[t.Name] = n // a failed sample tells nothing: keep the count
+			}
+			continue
+		}
+		g.offsets[t.Name] = true
+		if len(p.Rewound) > 0 {
+			bad = append(bad, signal{ReasonRewound, fmt.Sprintf("trigger %q: the group's committed offsets went backwards (%s)", t.Name, strings.Join(p.Rewound, ", "))})
+		}
+		switch {
+		case p.Baseline:
+		case in.ConsumersRunning && t.Backlog && p.Advanced == 0:
+			g.stalled[t.Name]++
+		default:
+			g.stalled[t.Name] = 0
+		}
+		n := g.stalled[t.Name]
+		g.view.Stalled[t.Name] = n
+		if g.cfg.StalledAfterPolls > 0 && n >= g.cfg.StalledAfterPolls {
+			bad = append(bad, signal{ReasonStalled, fmt.Sprintf("trigger %q: the group has lag but its committed offsets have not moved for %d polls", t.Name, n)})
+		}
+	}
+	g.lastAt = in.Now
+	g.view.Watching = g.cfg.DeadLetter != "" || (g.cfg.StalledAfterPolls > 0 && len(g.offsets) > 0)
+
+	// A tripped guard that cannot read its dead-letter queue does not know the consumers recovered: the
+	// release clock starts again from the next good reading.
+	blind := g.cfg.DeadLetter != "" && in.DeadLetter == nil
+	switch {
+	case len(bad) > 0 || (g.view.Tripped && blind):
+		if len(bad) == 0 {
+			g.lastBad = in.Now
+			g.view.Message = joinNonEmpty("still holding: "+strings.Join(notes, "; "), g.summary())
+			break
+		}
+		g.lastBad = in.Now
+		g.view.Tripped = true
+		g.view.Reason = bad[0].reason
+		msgs := make([]string, len(bad))
+		for i, b := range bad {
+			msgs[i] = b.msg
+		}
+		g.view.Message = strings.Join(append(msgs, notes...), "; ")
+	case g.view.Tripped && in.Now.Sub(g.lastBad) < g.cfg.ReleaseAfter:
+		g.view.Message = joinNonEmpty(fmt.Sprintf("every signal is within its limit since %s; releasing after %s of that",
+			g.lastBad.UTC().Format(time.RFC3339), g.cfg.ReleaseAfter), g.summary(), strings.Join(notes, "; "))
+	default:
+		g.view.Tripped = false
+		g.view.Reason = ReasonHealthy
+		g.view.Message = joinNonEmpty(g.summary(), strings.Join(notes, "; "))
+	}
+	return before.Tripped != g.view.Tripped || before.Reason != g.view.Reason
+}
+
+// consumeRate is the rate at which the consumers finished messages this tick: what the triggers' brokers
+// report (RabbitMQ), or the committed offsets' advance since the previous tick (Kafka).
+func (g *guard) consumeRate(in guardInput) (float64, bool) {
+	rate, known := 0.0, false
+	for _, t := range in.Triggers {
+		p := t.Progress
+		switch {
+		case p == nil:
+		case p.HasConsumeRate:
+			rate += p.ConsumeRate
+			known = true
+		case p.Offsets && !p.Baseline && !g.lastAt.IsZero() && in.Now.After(g.lastAt):
+			rate += float64(p.Advanced) / in.Now.Sub(g.lastAt).Seconds()
+			known = true
+		}
+	}
+	return rate, known
+}
+
+// summary says what the guard sees when nothing is wrong.
+func (g *guard) summary() string {
+	var parts []string
+	if g.cfg.DeadLetter != "" && g.view.HasDeadLetter {
+		s := fmt.Sprintf("dead-letter %s: %s waiting, %s/min in", g.cfg.DeadLetter, num(g.view.Depth), num(g.view.InflowPerMinute))
+		if g.cfg.MaxInflowPerMinute != nil {
+			s += fmt.Sprintf(" (limit %s)", num(*g.cfg.MaxInflowPerMinute))
+		}
+		if g.view.HasRatio {
+			s += fmt.Sprintf(", ratio %s", num(g.view.Ratio))
+			if g.cfg.MaxRatio != nil {
+				s += fmt.Sprintf(" (limit %s)", num(*g.cfg.MaxRatio))
+			}
+		}
+		parts = append(parts, s)
+	}
+	if g.cfg.StalledAfterPolls > 0 && len(g.offsets) > 0 {
+		parts = append(parts, fmt.Sprintf("no group stalled (limit %d polls) or rewound", g.cfg.StalledAfterPolls))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// View returns a copy of the guard's state.
+func (g *guard) View() guardView {
+	v := g.view
+	v.Stalled = make(map[string]int32, len(g.view.Stalled))
+	for k, n := range g.view.Stalled {
+		v.Stalled[k] = n
+	}
+	return v
+}
+
+func joinNonEmpty(parts ...string) string {
+	return strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "" }), "; ")
+}
+
+// num formats a number for a person: at most two decimals, no trailing zeros.
+func num(v float64) string {
+	return strconv.FormatFloat(float64(int64(v*100+0.5))/100, 'f', -1, 64)
+}
+
+// setGuardStatus writes the guard's state into status: the ConsumersHealthy condition, status.guard (its
+// numbers, and the replica count it holds scale-up at), and an event when it trips or releases. current
+// is the target's replica count: a guard that trips holds the HPA's maxReplicas there.
+func (r *Reconciler) setGuardStatus(sc *ebbv1.ScaledConsumer, current int32) {
+	key := client.ObjectKeyFromObject(sc)
+	old := meta.FindStatusCondition(sc.Status.Conditions, ebbv1.ConditionConsumersHealthy)
+	wasTripped := old != nil && old.Status == metav1.ConditionFalse
+	v, ok := r.Poller.Guard(key)
+	switch {
+	case !ok:
+		sc.Status.Guard = nil
+		msg := "the consumer-health guard is off (spec.guard.enabled: false)"
+		if g := sc.Spec.Guard; g == nil || g.Enabled == nil || *g.Enabled {
+			msg = "the consumer-health guard is not running"
+		}
+		r.setCondition(sc, ebbv1.ConditionConsumersHealthy, metav1.ConditionUnknown, ReasonGuardDisabled, msg)
+		return
+	case !v.Watching && !v.Tripped:
+		sc.Status.Guard = nil
+		r.setCondition(sc, ebbv1.ConditionConsumersHealthy, metav1.ConditionUnknown, ReasonNothingToWatch,
+			"nothing to watch: no spec.deadLetter, and no trigger reports committed offsets (kafka) for stall detection")
+		return
+	}
+	gs := &ebbv1.GuardStatus{}
+	if v.HasDeadLetter {
+		gs.DeadLetterDepth = num(v.Depth)
+		gs.DeadLetterInflowPerMinute = num(v.InflowPerMinute)
+	}
+	if v.HasRatio {
+		gs.DeadLetterRatio = num(v.Ratio)
+	}
+	if !v.Tripped {
+		sc.Status.Guard = gs
+		r.setCondition(sc, ebbv1.ConditionConsumersHealthy, metav1.ConditionTrue, ReasonHealthy, orText(v.Message, "watching; nothing wrong"))
+		if wasTripped {
+			r.Recorder.Eventf(sc, nil, corev1.EventTypeNormal, "ConsumersHealthy", "Guard", "released: scale-up may resume; %s", v.Message)
+		}
+		return
+	}
+	held := current
+	if sc.Status.Guard != nil && sc.Status.Guard.HeldReplicas != nil {
+		held = *sc.Status.Guard.HeldReplicas
+	}
+	gs.HeldReplicas = ptr(held)
+	sc.Status.Guard = gs
+	msg := fmt.Sprintf("holding scale-up at %d replicas (scale-down still allowed): %s", held, v.Message)
+	r.setCondition(sc, ebbv1.ConditionConsumersHealthy, metav1.ConditionFalse, v.Reason, msg)
+	if !wasTripped || old.Reason != v.Reason {
+		r.Recorder.Eventf(sc, nil, corev1.EventTypeWarning, v.Reason, "Guard", "%s", msg)
+	}
+}
+
+func orText(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,119 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/kafka"
+)
+
+// fullSample takes a new sample, Progress included.
+func fullSample(t *testing.T, s scalers.Scaler) scalers.Sample {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	time.Sleep(60 * time.Millisecond) // past the freshness window (half the 100 ms interval): a new reading
+	got, err := s.Sample(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// Progress follows the group's committed offsets from one sample to the next: the first is a baseline,
+// then forward moves add up in Advanced and a move backwards is named in Rewound.
+func TestProgress(t *testing.T) {
+	f := newFixture(t, map[string]int32{"orders": 2})
+	f.produce("orders", 0, 50)
+	f.produce("orders", 1, 50)
+	f.commit("g", "orders", 0, 10)
+	f.commit("g", "orders", 1, 10)
+	s := newScaler(t, kafka.NewPool(), map[string]string{"bootstrapServers": f.addrs, "consumerGroup": "g", "topic": "orders"})
+
+	steps := []struct {
+		name   string
+		commit func()
+		want   scalers.Progress
+	}{
+		{"baseline", func() {}, scalers.Progress{Offsets: true, Baseline: true}},
+		{"unmoved", func() {}, scalers.Progress{Offsets: true}},
+		{"advanced", func() { f.commit("g", "orders", 0, 15); f.commit("g", "orders", 1, 17) }, scalers.Progress{Offsets: true, Advanced: 5 + 7}},
+		{"rewound", func() { f.commit("g", "orders", 1, 2); f.commit("g", "orders", 0, 20) }, scalers.Progress{Offsets: true, Advanced: 5, Rewound: []string{"orders/1 by 15"}}},
+	}
+	for _, st := range steps {
+		st.commit()
+		got := fullSample(t, s)
+		if got.Progress == nil {
+			t.Fatalf("%s: no Progress", st.name)
+		}
+		if diff := cmp.Diff(*got.Progress, st.want); diff != "" {
+			t.Errorf("%s: progress (-got +want):\n%s", st.name, diff)
+		}
+	}
+}
+
+// A dead-letter reader of a topic reports its depth (end - start offsets, so deleted records do not count)
+// and its inflow per second between samples.
+func TestDeadLetterTopic(t *testing.T) {
+	f := newFixture(t, map[string]int32{"orders.dlq": 3})
+	pool := kafka.NewPool()
+	s, err := pool.New(scalers.Config{TriggerName: "deadLetter", DeadLetter: true, PollingInterval: 100 * time.Millisecond,
+		Metadata: map[string]string{"bootstrapServers": f.addrs, "topic": "orders.dlq"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.(interface{ Close() error }).Close()
+	if diff := cmp.Diff(s.Metrics(), scalers.DeadLetterMetrics); diff != "" {
+		t.Errorf("metrics (-got +want):\n%s", diff)
+	}
+	f.produce("orders.dlq", 0, 4)
+	f.produce("orders.dlq", 2, 6)
+	start := time.Now()
+	first := fullSample(t, s)
+	if first.Values[scalers.DeadLetterDepth] != 10 || first.Values[scalers.DeadLetterInflow] != 0 {
+		t.Fatalf("first sample = %v, want depth 10 and inflow 0 (no earlier sample)", first.Values)
+	}
+
+	time.Sleep(200 * time.Millisecond)
+	f.produce("orders.dlq", 1, 30)
+	// Records deleted from the start leave the depth; the inflow counts what arrived at the end.
+	var del kadm.Offsets
+	del.Add(kadm.Offset{Topic: "orders.dlq", Partition: 2, At: 5, LeaderEpoch: -1})
+	if resp, err := f.adm.DeleteRecords(context.Background(), del); err != nil || resp.Error() != nil {
+		t.Fatalf("DeleteRecords: %v %v", err, resp.Error())
+	}
+	second := fullSample(t, s)
+	elapsed := time.Since(start).Seconds()
+	if second.Values[scalers.DeadLetterDepth] != 4+30+1 {
+		t.Errorf("depth = %v, want 35", second.Values[scalers.DeadLetterDepth])
+	}
+	// 30 records over the time between the starts of the two readings: at least the 0.2 s slept, at most
+	// the time since before the first.
+	if in := second.Values[scalers.DeadLetterInflow]; in < 30/elapsed || in > 30/0.2 {
+		t.Errorf("inflow = %v/s, want 30 records over 0.2..%.2f s", in, elapsed)
+	}
+}
+
+func TestDeadLetterTopicKeys(t *testing.T) {
+	pool := kafka.NewPool()
+	_, err := pool.New(scalers.Config{DeadLetter: true, Metadata: map[string]string{"bootstrapServers": "127.0.0.1:1", "consumerGroup": "g", "lagThreshold": "5"}})
+	var fe *scalers.FieldError
+	if !errors.As(err, &fe) {
+		t.Fatalf("error = %v, want field errors", err)
+	}
+	for _, want := range []string{"consumerGroup: not a key of a kafka dead-letter topic", "lagThreshold: not a key", "topic: required"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), `"-"`) {
+		t.Errorf("error %q shows the internal placeholder group", err)
+	}
+}

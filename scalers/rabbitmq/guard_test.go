@@ -1,0 +1,147 @@
+package rabbitmq_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/rabbitmq"
+)
+
+// The consumer-health guard's view of RabbitMQ: a dead-letter reader (scalers.Config.DeadLetter) reports
+// the dead-letter queue's depth and inflow, and a trigger on the source queue, read over http, reports
+// the rate at which consumers acknowledge. Consumers that reject every other message of a 20/s stream
+// dead-letter about 10/s and acknowledge about 10/s.
+func TestDeadLetterReaderAndConsumeRate(t *testing.T) {
+	b := requireBroker(t)
+	vhost := b.vhost()
+	conn := b.conn(vhost)
+	ch := channel(t, conn)
+	declare(t, ch, "work.dlq", nil)
+	declare(t, ch, "work", amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "work.dlq"})
+
+	consumer, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := consumer.Consume("work", "half-failing", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		n := 0
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case d, ok := <-deliveries:
+				if !ok {
+					return
+				}
+				n++
+				if n%2 == 0 {
+					_ = d.Nack(false, false)
+				} else {
+					_ = d.Ack(false)
+				}
+			}
+		}
+	})
+	const perSecond = 20
+	wg.Go(func() {
+		tk := time.NewTicker(time.Second / perSecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				_ = ch.PublishWithContext(ctx, "", "work", false, false, amqp.Publishing{Body: []byte("w")})
+			}
+		}
+	})
+	t.Cleanup(func() { stop(); wg.Wait() })
+
+	pool := rabbitmq.NewPool()
+	t.Cleanup(pool.Close)
+	source := newTrigger(t, pool.New, b.httpHost(vhost), map[string]string{"queueName": "work"}, 500*time.Millisecond)
+	dl, err := pool.New(scalers.Config{TriggerName: "deadLetter", DeadLetter: true, PollingInterval: 500 * time.Millisecond,
+		Metadata: map[string]string{"queueName": "work.dlq"}, Auth: map[string]string{"host": b.httpHost(vhost)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dl.(interface{ Close() error }).Close() })
+	if len(dl.Metrics()) != 2 {
+		t.Fatalf("dead-letter reader metrics = %v, want depth and inflow", dl.Metrics())
+	}
+
+	within := func(what string, got, want float64) error {
+		if got < want*0.7 || got > want*1.3 {
+			return fmt.Errorf("%s = %.2f/s, want %.0f/s ± 30%%", what, got, want)
+		}
+		return nil
+	}
+	eventually(t, 40*time.Second, func() error {
+		d := sample(t, dl)
+		if err := within("dead-letter inflow", d.Values[scalers.DeadLetterInflow], perSecond/2); err != nil {
+			return err
+		}
+		if d.Values[scalers.DeadLetterDepth] < 10 {
+			return fmt.Errorf("dead-letter depth %v, want it growing", d.Values[scalers.DeadLetterDepth])
+		}
+		s := sample(t, source)
+		if s.Progress == nil || !s.Progress.HasConsumeRate {
+			return fmt.Errorf("source trigger progress = %+v, want a consume rate", s.Progress)
+		}
+		return within("consume rate", s.Progress.ConsumeRate, perSecond/2)
+	})
+}
+
+func TestDeadLetterReaderConfig(t *testing.T) {
+	b := requireBroker(t)
+	pool := rabbitmq.NewPool()
+	t.Cleanup(pool.Close)
+	tests := []struct {
+		name  string
+		md    map[string]string
+		host  string
+		words []string
+	}{
+		{name: "amqp-host", md: map[string]string{"queueName": "q.dlq"}, host: b.amqpHost("/"), words: []string{"host:", "management API"}},
+		{name: "scaling-keys", md: map[string]string{"queueName": "q.dlq", "mode": "QueueLength", "value": "5", "useRegex": "true"}, host: b.httpHost("/"),
+			words: []string{"mode: not a key of a rabbitmq dead-letter queue", "value: not a key", "useRegex: not a key"}},
+		{name: "no-queue", md: map[string]string{}, host: b.httpHost("/"), words: []string{"queueName"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := pool.New(scalers.Config{DeadLetter: true, Metadata: tc.md, Auth: map[string]string{"host": tc.host}})
+			var fe *scalers.FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error = %v, want a field error", err)
+			}
+			for _, w := range tc.words {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+
+	// A missing dead-letter queue is an error of that reader.
+	dl, err := pool.New(scalers.Config{DeadLetter: true, Metadata: map[string]string{"queueName": "no.such.dlq"}, Auth: map[string]string{"host": b.httpHost("/")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.(interface{ Close() error }).Close()
+	_, err = sampleErr(t, dl)
+	isErr(t, err, rabbitmq.ErrQueueNotFound)
+}
