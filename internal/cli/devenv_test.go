@@ -163,6 +163,7 @@ metadata: {name: orders, namespace: default}
 spec:
   scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: consumer}
   pollingInterval: 500ms
+  guard: {stalledAfterPolls: 0}  # nothing consumes here: the group is stalled by design, and must not hold scale-up
   triggers:
   - type: kafka
     metadata: {bootstrapServers: "127.0.0.1:%d", consumerGroup: workers, topic: orders, offsetResetPolicy: earliest, lagThreshold: "10"}
