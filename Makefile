@@ -17,10 +17,16 @@ TEST_FLAGS ?=
 BENCH ?= .
 BENCHTIME ?= 5s
 BENCH_FLAGS ?=
+# Flags for `make demo`, e.g. DEMO_FLAGS='--demo-burst 8000 --demo-cooldown 30s'.
+DEMO_FLAGS ?=
 
 .PHONY: build
 build: ## Build bin/ebb.
 	go build -ldflags '$(LDFLAGS)' -o bin/ebb ./cmd/ebb
+
+.PHONY: demo
+demo: build ## Run the demo (ebb dev --demo): a burst of events, 0 -> N -> 0 replicas, a live timeline and an SVG of it.
+	bin/ebb dev --demo $(DEMO_FLAGS)
 
 .PHONY: tools
 tools: ## Provide the control-plane binaries, RabbitMQ, NATS and kcat (idempotent).

@@ -33,3 +33,16 @@ func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 	}
 	return crds, nil
 }
+
+//go:embed samples/*.yaml
+var samplesFS embed.FS
+
+// Samples holds manifests/samples, the sample consumers and ScaledConsumers that `ebb dev --demo` applies,
+// by file name (kafka.yaml, rabbitmq.yaml).
+func Samples() fs.FS {
+	sub, err := fs.Sub(samplesFS, "samples")
+	if err != nil {
+		panic(err) // a constant directory of the embedded tree
+	}
+	return sub
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/ebbscale/ebb/controller"
 	"github.com/ebbscale/ebb/hack"
 	"github.com/ebbscale/ebb/internal/app"
+	"github.com/ebbscale/ebb/internal/demo"
 	"github.com/ebbscale/ebb/internal/devkafka"
 	"github.com/ebbscale/ebb/internal/localcluster"
 	"github.com/ebbscale/ebb/metricsapi"
@@ -32,14 +33,31 @@ type devFlags struct {
 	kubeconfigOut string
 	dir           string
 	kafkaListen   string
-	apiPort       int
-	verbosity     int
+	// kafkaListenSet: --kafka-listen was given.
+	kafkaListenSet bool
+	apiPort        int
+	verbosity      int
+
+	demo        bool
+	demoBurst   int64
+	demoRate    float64
+	demoCool    time.Duration
+	demoTimeout time.Duration
+	demoSVG     string
 }
 
 // runDev runs the development environment until ctx ends: a control plane with the HPA controller, a
 // Kafka-protocol broker, and ebb behind the aggregator. It writes a kubeconfig, prints one ready line on
-// out, and stops everything it started before returning.
+// out, and stops everything it started before returning. With f.demo it runs the demo (internal/demo)
+// once ready and returns when the demo ends.
 func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) {
+	if f.demo && (f.kafkaListen == "" || f.kafkaListen == "0") {
+		return errors.New("--demo needs the Kafka broker: drop --kafka-listen 0")
+	}
+	if f.demo && !f.kafkaListenSet {
+		// The demo points its sample at the broker itself: any free port will do, and 9092 may be taken.
+		f.kafkaListen = "127.0.0.1:0"
+	}
 	logger := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(f.verbosity), textlogger.Output(errOut)))
 	klog.SetLogger(logger)
 	ctrl.SetLogger(logger)
@@ -118,12 +136,52 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 	if kafkaAddr != "" {
 		extra = append(extra, "Kafka at "+kafkaAddr)
 	}
+	// RabbitMQ is not ebb dev's to start or stop (it is a system service, often shared); ebb dev says
+	// whether triggers can use it.
 	if conn, derr := net.DialTimeout("tcp", "127.0.0.1:5672", 200*time.Millisecond); derr == nil {
 		_ = conn.Close()
 		extra = append(extra, "RabbitMQ at 127.0.0.1:5672")
+	} else if _, lerr := exec.LookPath("rabbitmq-server"); lerr == nil {
+		extra = append(extra, "RabbitMQ installed but not running: start it with rabbitmq-server -detached")
 	}
 	_, _ = fmt.Fprintf(out, "ebb dev: ready: kubectl --kubeconfig %s get scaledconsumers,hpa,deployments -A (%s; Ctrl-C stops everything)\n",
 		f.kubeconfigOut, strings.Join(extra, ", "))
+
+	if f.demo {
+		svg, aerr := filepath.Abs(f.demoSVG)
+		if aerr != nil {
+			return aerr
+		}
+		demoCtx, demoCancel := context.WithCancel(ctx)
+		defer demoCancel()
+		demoDone := make(chan error, 1)
+		go func() {
+			_, derr := demo.Run(demoCtx, demo.Config{
+				Kube: cluster.Config, Brokers: strings.Split(kafkaAddr, ","), Out: out, Burst: f.demoBurst,
+				ConsumeRate: f.demoRate, Cooldown: f.demoCool, Timeout: f.demoTimeout, SVG: svg,
+			})
+			demoDone <- derr
+		}()
+		select {
+		case derr := <-demoDone:
+			if ctx.Err() != nil {
+				_, _ = fmt.Fprintln(errOut, "ebb dev: stopping")
+				return nil
+			}
+			if derr != nil {
+				return derr
+			}
+			_, _ = fmt.Fprintln(errOut, "ebb dev: demo done; stopping")
+			return nil
+		case rerr := <-done:
+			done <- rerr // for the deferred stop
+			demoCancel()
+			if derr := <-demoDone; derr != nil {
+				_, _ = fmt.Fprintf(errOut, "ebb dev: %v\n", derr)
+			}
+			return fmt.Errorf("ebb stopped during the demo: %w", rerr)
+		}
+	}
 
 	select {
 	case <-ctx.Done():
@@ -196,19 +254,35 @@ func newDevCommandWithEnv() *cobra.Command {
 		Long: `Run everything a newcomer needs on one machine, with no cluster and no internet: etcd, kube-apiserver
 and kube-controller-manager (the HPA controller) from the project's cached binaries (built on first use),
 an in-memory Kafka-protocol broker, and ebb's controller and external metrics API behind the aggregator.
-It writes a kubeconfig, prints one line when ready, and stops everything it started on Ctrl-C.`,
+It writes a kubeconfig, prints one line when ready, and stops everything it started on Ctrl-C.
+
+With --demo (what make demo runs) it then applies the sample consumer and ScaledConsumer of
+manifests/samples/kafka.yaml, produces a burst with ebb's load generator, simulates one consumer per
+replica (no kubelet runs pods here), prints a timeline from 0 replicas up and back to 0, writes it as an
+SVG, and stops everything.`,
 		Example: `  ebb dev
-  kubectl --kubeconfig .ebb-dev/kubeconfig get scaledconsumers,hpa,deployments -A`,
+  kubectl --kubeconfig .ebb-dev/kubeconfig apply -f manifests/samples/kafka.yaml
+  ebb load kafka --topic orders --partitions 8 --burst 2000
+  kubectl --kubeconfig .ebb-dev/kubeconfig get scaledconsumers,hpa,deployments -A
+
+  ebb dev --demo --demo-burst 8000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.kafkaListenSet = cmd.Flags().Changed("kafka-listen")
 			return runDev(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	dev.Flags().StringVar(&f.kubeconfigOut, "kubeconfig-out", filepath.Join(".ebb-dev", "kubeconfig"), "Where to write the kubeconfig of the development cluster")
 	dev.Flags().StringVar(&f.dir, "dir", ".ebb-dev", "Working directory for the control plane's certificates, data and logs (a subdirectory is removed on exit)")
-	dev.Flags().StringVar(&f.kafkaListen, "kafka-listen", "127.0.0.1:9092", `Address of the Kafka-protocol broker ("0": none)`)
+	dev.Flags().StringVar(&f.kafkaListen, "kafka-listen", "127.0.0.1:9092", `Address of the Kafka-protocol broker ("0": none; with --demo, a free port unless given)`)
 	dev.Flags().IntVar(&f.apiPort, "apiserver-port", 0, "kube-apiserver's port on 127.0.0.1 (0: a free port)")
 	dev.Flags().IntVarP(&f.verbosity, "v", "v", 0, "Log verbosity")
+	dev.Flags().BoolVar(&f.demo, "demo", false, "Run the demo once ready (apply manifests/samples/kafka.yaml, produce a burst, print the timeline from 0 replicas up and back to 0, draw it as an SVG), then stop everything")
+	dev.Flags().Int64Var(&f.demoBurst, "demo-burst", 4000, "With --demo: messages in the burst")
+	dev.Flags().Float64Var(&f.demoRate, "demo-consume-rate", 20, "With --demo: messages per second each simulated consumer (one per replica) consumes")
+	dev.Flags().DurationVar(&f.demoCool, "demo-cooldown", 0, "With --demo: the ScaledConsumer's cooldownPeriod (0: the sample's, 15s)")
+	dev.Flags().DurationVar(&f.demoTimeout, "demo-timeout", 10*time.Minute, "With --demo: give up when the loop is not back at 0 by then")
+	dev.Flags().StringVar(&f.demoSVG, "demo-svg", filepath.Join(".ebb-dev", "demo-timeline.svg"), "With --demo: where to write the timeline's picture")
 	dev.AddCommand(newDevKafkaCommand())
 	return dev
 }

@@ -15,11 +15,14 @@ import (
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
 	"github.com/ebbscale/ebb/internal/testenv"
 )
 
 // `ebb dev` starts a control plane, a Kafka broker and ebb; a ScaledConsumer applied with kubectl wakes its
-// Deployment when kcat produces to the topic; Ctrl-C stops every process it started.
+// Deployment when kcat produces to the topic, and the HPA scales it further as the lag grows; the RabbitMQ
+// sample scales on the local RabbitMQ, filled by `ebb load`; Ctrl-C stops every process it started.
 func TestDevEnvironment(t *testing.T) {
 	kcat := testenv.LookPath(t, "kcat", "hack/ensure-tools.sh")
 	dir := t.TempDir()
@@ -56,8 +59,10 @@ func TestDevEnvironment(t *testing.T) {
 			t.Logf("ebb dev stderr:\n%s", stderr.String())
 		}
 	})
+	var readyLine string
 	select {
 	case line := <-ready:
+		readyLine = line
 		t.Log(line)
 		if !strings.Contains(line, "kubectl --kubeconfig "+kubeconfig) || !strings.Contains(line, "Kafka at 127.0.0.1:"+strconv.Itoa(kafkaPort)) {
 			t.Errorf("ready line %q does not say how to use it", line)
@@ -89,12 +94,39 @@ func TestDevEnvironment(t *testing.T) {
 	if got := replicas(); got != "0" {
 		t.Fatalf("Deployment has %s replicas before any message, want 0", got)
 	}
-	produce := exec.Command(kcat, "-b", "127.0.0.1:"+strconv.Itoa(kafkaPort), "-t", "orders", "-P")
-	produce.Stdin = strings.NewReader("a\nb\nc\nd\ne\n")
-	if out, err := produce.CombinedOutput(); err != nil {
-		t.Fatalf("kcat: %v: %s", err, out)
+	kcatProduce := func(n int) {
+		t.Helper()
+		produce := exec.Command(kcat, "-b", "127.0.0.1:"+strconv.Itoa(kafkaPort), "-t", "orders", "-P")
+		produce.Stdin = strings.NewReader(strings.Repeat("order\n", n))
+		if out, err := produce.CombinedOutput(); err != nil {
+			t.Fatalf("kcat: %v: %s", err, out)
+		}
 	}
+	kcatProduce(5)
 	waitFor(t, 60*time.Second, "the Deployment did not wake up after kcat produced", func() bool { return replicas() == "1" })
+	// Nobody consumes: a lag of 35 is ceil(35/10) = 4 replicas, through ebb's metrics and the HPA.
+	kcatProduce(30)
+	waitFor(t, 60*time.Second, "the Deployment did not scale to 4 on a lag of 35", func() bool { return replicas() == "4" })
+
+	// RabbitMQ, when it runs here: the sample of manifests/samples, on a queue of this test, filled by
+	// `ebb load`. 120 ready messages at 50 a replica are 3 replicas.
+	if !strings.Contains(readyLine, "RabbitMQ at 127.0.0.1:5672") {
+		t.Fatalf("ready line %q does not mention the local RabbitMQ", readyLine)
+	}
+	queue := testenv.UniqueName(t, "jobs")
+	sample, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "manifests", "samples", "rabbitmq.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl(strings.Replace(string(sample), "queueName: jobs", "queueName: "+queue, 1), "apply", "-f", "-")
+	load := exec.Command(testenv.EbbBinary(t), "load", "rabbitmq", "--url", testenv.RabbitMQURL, "--queue", queue, "--declare", "--burst", "120", "--quiet")
+	if out, err := load.CombinedOutput(); err != nil || !strings.Contains(string(out), "confirmed 120, failed 0") {
+		t.Fatalf("ebb load rabbitmq: %v: %s", err, out)
+	}
+	t.Cleanup(func() { deleteQueue(t, queue) })
+	waitFor(t, 60*time.Second, "the RabbitMQ sample's Deployment did not scale to 3 on 120 messages", func() bool {
+		return strings.TrimSpace(kubectl("", "get", "deployment", "jobs-consumer", "-n", "default", "-o", "jsonpath={.spec.replicas}")) == "3"
+	})
 
 	// Ctrl-C: a clean exit, and nothing left running that works in ebb dev's directory.
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -131,10 +163,28 @@ metadata: {name: orders, namespace: default}
 spec:
   scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: consumer}
   pollingInterval: 500ms
+  guard: {stalledAfterPolls: 0}  # nothing consumes here: the group is stalled by design, and must not hold scale-up
   triggers:
   - type: kafka
     metadata: {bootstrapServers: "127.0.0.1:%d", consumerGroup: workers, topic: orders, offsetResetPolicy: earliest, lagThreshold: "10"}
 `
+
+// deleteQueue deletes a RabbitMQ queue.
+func deleteQueue(t *testing.T, queue string) {
+	conn, err := amqp.Dial(testenv.RabbitMQURL)
+	if err != nil {
+		t.Errorf("deleting queue %s: %v", queue, err)
+		return
+	}
+	defer func() { _ = conn.Close() }()
+	ch, err := conn.Channel()
+	if err == nil {
+		_, err = ch.QueueDelete(queue, false, false, false)
+	}
+	if err != nil {
+		t.Errorf("deleting queue %s: %v", queue, err)
+	}
+}
 
 // processesMentioning lists the processes whose command line contains s.
 func processesMentioning(t *testing.T, s string) []string {

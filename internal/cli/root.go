@@ -22,7 +22,7 @@ the HorizontalPodAutoscaler, and scales idle consumers to zero and back.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCommand(), newRunCommand(), newControllerCommand(), newMetricsAPIServerCommand(), newDevCommand())
+	root.AddCommand(newVersionCommand(), newRunCommand(), newControllerCommand(), newMetricsAPIServerCommand(), newDevCommand(), newLoadCommand())
 	return root
 }
 

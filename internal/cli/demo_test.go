@@ -1,0 +1,167 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ebbscale/ebb/internal/testenv"
+)
+
+// timelineLine is a line of the demo's live timeline: time, backlog, HPA desired, replicas, consumers.
+var timelineLine = regexp.MustCompile(`^\s*(\d+)s\s+(\d+)\s+(-|\d+)\s+(\d+)\s+(\d+)\b`)
+
+// `ebb dev --demo`, made quicker by its flags (a smaller burst, faster consumers, a 3 s cooldown), runs to
+// completion: exit 0, a timeline that goes from 0 replicas to more than one and back to 0 with the
+// backlog drained, ebb's two decisions on the way, an SVG that is well-formed XML, and no process left.
+func TestDevDemo(t *testing.T) {
+	dir := t.TempDir()
+	svg := filepath.Join(dir, "out", "timeline.svg")
+	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--demo", "--dir", filepath.Join(dir, "work"),
+		"--kubeconfig-out", filepath.Join(dir, "kubeconfig"), // the demo's broker takes a free port
+		"--demo-burst", "600", "--demo-consume-rate", "50", "--demo-cooldown", "3s", "--demo-timeout", "4m", "--demo-svg", svg)
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("ebb dev --demo: %v", err)
+		}
+	case <-time.After(6 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Errorf("ebb dev --demo did not finish within 6 minutes (killed: %v)", <-exited)
+	}
+	out := stdout.String()
+	if t.Failed() {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s", out, stderr.String())
+	}
+	t.Logf("stdout:\n%s", out)
+
+	var replicas []int
+	var lastBacklog int
+	for line := range strings.Lines(out) {
+		m := timelineLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		r, _ := strconv.Atoi(m[4])
+		lastBacklog, _ = strconv.Atoi(m[2])
+		replicas = append(replicas, r)
+	}
+	peak := 0
+	for _, r := range replicas {
+		peak = max(peak, r)
+	}
+	if len(replicas) == 0 || replicas[0] != 0 || peak < 2 || replicas[len(replicas)-1] != 0 || lastBacklog != 0 {
+		t.Errorf("replicas over the timeline: %v, last backlog %d; want 0 first, a peak above 1, 0 last with no backlog", replicas, lastBacklog)
+	}
+	if !strings.Contains(out, "ebb Activated:") || !strings.Contains(out, "ebb CooledDown:") {
+		t.Errorf("the timeline does not show ebb's decisions (Activated, CooledDown)")
+	}
+	for _, want := range []string{"no kubelet", "applied manifests/samples/kafka.yaml", "the broker confirmed all 600 messages", "timeline written to " + svg} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout does not say %q", want)
+		}
+	}
+
+	b, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	var root string
+	polylines := 0
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s is not well-formed XML: %v", svg, err)
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			if root == "" {
+				root = se.Name.Local
+			}
+			if se.Name.Local == "polyline" {
+				polylines++
+			}
+		}
+	}
+	if root != "svg" || polylines != 4 {
+		t.Errorf("%s: root <%s> with %d polylines, want <svg> with 4 (backlog, consumers, replicas, HPA desired)", svg, root, polylines)
+	}
+	if left := processesMentioning(t, dir); len(left) > 0 {
+		t.Errorf("processes left behind: %v", left)
+	}
+}
+
+// Ctrl-C in the middle of the demo, with consumers running: a clean exit, the picture of what was seen,
+// and no process left.
+func TestDevDemoInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	svg := filepath.Join(dir, "timeline.svg")
+	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--demo", "--dir", filepath.Join(dir, "work"),
+		"--kubeconfig-out", filepath.Join(dir, "kubeconfig"), "--demo-svg", svg)
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			t.Logf("ebb dev --demo killed: %v", <-exited)
+		}
+		if t.Failed() {
+			t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+	})
+	waitFor(t, 3*time.Minute, "the demo did not wake the Deployment", func() bool {
+		return strings.Contains(stdout.String(), "ebb Activated:")
+	})
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("ebb dev --demo exited with %v on SIGINT", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("ebb dev --demo did not stop within 60s of SIGINT")
+	}
+	if out := stdout.String(); !strings.Contains(out, "not back to 0") || !strings.Contains(out, "timeline written to "+svg) {
+		t.Errorf("stdout does not end with the partial timeline's summary and picture:\n%s", out)
+	}
+	if _, err := os.Stat(svg); err != nil {
+		t.Error(err)
+	}
+	if left := processesMentioning(t, dir); len(left) > 0 {
+		t.Errorf("processes left behind: %v", left)
+	}
+}
+
+func TestDevDemoNeedsKafka(t *testing.T) {
+	_, errOut, code := run(t, "dev", "--demo", "--kafka-listen", "0")
+	if code == 0 || !strings.Contains(errOut, "--demo needs the Kafka broker") {
+		t.Errorf("exit %d, stderr %q; want a failure saying --demo needs the Kafka broker", code, errOut)
+	}
+}
