@@ -38,6 +38,7 @@ type devFlags struct {
 	apiPort        int
 	verbosity      int
 
+	logFile     string
 	demo        bool
 	demoBurst   int64
 	demoRate    float64
@@ -58,15 +59,29 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 		// The demo points its sample at the broker itself: any free port will do, and 9092 may be taken.
 		f.kafkaListen = "127.0.0.1:0"
 	}
-	logger := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(f.verbosity), textlogger.Output(errOut)))
+	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		return err
+	}
+	// ebb's own log (controller, metrics API server) goes to a file unless asked for on stderr: it would
+	// bury the ready line and the demo's timeline.
+	logOut := errOut
+	if f.logFile == "" {
+		f.logFile = filepath.Join(f.dir, "ebb.log")
+	}
+	if f.logFile != "-" {
+		lf, err := os.OpenFile(f.logFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return fmt.Errorf("--log-file: %w", err)
+		}
+		defer func() { _ = lf.Close() }()
+		logOut = lf
+	}
+	logger := textlogger.NewLogger(textlogger.NewConfig(textlogger.Verbosity(f.verbosity), textlogger.Output(logOut)))
 	klog.SetLogger(logger)
 	ctrl.SetLogger(logger)
 
 	bin, err := controlPlaneBinaries(ctx, errOut)
 	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(f.dir, 0o755); err != nil {
 		return err
 	}
 	clusterDir, err := os.MkdirTemp(f.dir, "cluster-")
@@ -143,6 +158,9 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 		extra = append(extra, "RabbitMQ at 127.0.0.1:5672")
 	} else if _, lerr := exec.LookPath("rabbitmq-server"); lerr == nil {
 		extra = append(extra, "RabbitMQ installed but not running: start it with rabbitmq-server -detached")
+	}
+	if f.logFile != "-" {
+		extra = append(extra, "ebb's log in "+f.logFile)
 	}
 	_, _ = fmt.Fprintf(out, "ebb dev: ready: kubectl --kubeconfig %s get scaledconsumers,hpa,deployments -A (%s; Ctrl-C stops everything)\n",
 		f.kubeconfigOut, strings.Join(extra, ", "))
@@ -277,6 +295,7 @@ SVG, and stops everything.`,
 	dev.Flags().StringVar(&f.kafkaListen, "kafka-listen", "127.0.0.1:9092", `Address of the Kafka-protocol broker ("0": none; with --demo, a free port unless given)`)
 	dev.Flags().IntVar(&f.apiPort, "apiserver-port", 0, "kube-apiserver's port on 127.0.0.1 (0: a free port)")
 	dev.Flags().IntVarP(&f.verbosity, "v", "v", 0, "Log verbosity")
+	dev.Flags().StringVar(&f.logFile, "log-file", "", `Where ebb's own log goes (default: ebb.log in --dir; "-": stderr); the control plane's logs are in --dir too`)
 	dev.Flags().BoolVar(&f.demo, "demo", false, "Run the demo once ready (apply manifests/samples/kafka.yaml, produce a burst, print the timeline from 0 replicas up and back to 0, draw it as an SVG), then stop everything")
 	dev.Flags().Int64Var(&f.demoBurst, "demo-burst", 4000, "With --demo: messages in the burst")
 	dev.Flags().Float64Var(&f.demoRate, "demo-consume-rate", 20, "With --demo: messages per second each simulated consumer (one per replica) consumes")
