@@ -68,9 +68,10 @@ type Scaler struct {
 
 	mu       sync.Mutex
 	previous map[partitionKey]int64 // committed offsets at the previous sample, for excludePersistentLag
-	// committed holds the committed offsets at the previous sample, for Progress (nil before the first),
-	// and committedAt when its reading started.
-	committed   map[partitionKey]int64
+	// committed holds the committed offsets at the previous sample, for Progress (nil before the first), in
+	// the order partitions lists them, and committedAt when its reading started. A slice, reused from tick to
+	// tick: a map per trigger tripled the heap of 1,000 triggers.
+	committed   []committedOffset
 	committedAt time.Time
 	// ended and endedAt: the sum of a dead-letter topic's end offsets at the previous sample, and when
 	// its reading started (zero before the first).
@@ -278,6 +279,13 @@ func (s *Scaler) copyLast() scalers.Sample {
 	return scalers.Sample{Values: slices.Clone(s.last.Values), ActivationValues: slices.Clone(s.last.ActivationValues)}
 }
 
+// committedOffset is one partition's committed offset (-1: none) at the previous sample.
+type committedOffset struct {
+	topic     string
+	partition int32
+	offset    int64
+}
+
 // progress compares the committed offsets of parts, read at at, with those of the previous sample
 // (s.committed, which it then replaces). s.mu is held.
 func (s *Scaler) progress(parts []partitionOffsets, at time.Time) *scalers.Progress {
@@ -285,16 +293,28 @@ func (s *Scaler) progress(parts []partitionOffsets, at time.Time) *scalers.Progr
 	if !p.Baseline {
 		p.Elapsed = at.Sub(s.committedAt)
 	}
-	now := make(map[partitionKey]int64, len(parts))
-	for _, po := range parts {
-		if po.Committed < 0 {
-			continue
+	// partitions lists the same partitions in the same order from one reading to the next unless the
+	// topic set or a partition count changed; then the previous offsets are looked up by key.
+	same := len(s.committed) == len(parts)
+	for i := 0; same && i < len(parts); i++ {
+		same = s.committed[i].topic == parts[i].Topic && s.committed[i].partition == parts[i].Partition
+	}
+	var byKey map[partitionKey]int64
+	if !same && s.committed != nil {
+		byKey = make(map[partitionKey]int64, len(s.committed))
+		for _, c := range s.committed {
+			byKey[partitionKey{c.topic, c.partition}] = c.offset
 		}
-		k := partitionKey{po.Topic, po.Partition}
-		now[k] = po.Committed
-		before, ok := s.committed[k]
+	}
+	for i, po := range parts {
+		before, ok := int64(-1), false
+		if same {
+			before, ok = s.committed[i].offset, true
+		} else if byKey != nil {
+			before, ok = byKey[partitionKey{po.Topic, po.Partition}]
+		}
 		switch {
-		case !ok:
+		case !ok || po.Committed < 0 || before < 0:
 		case po.Committed > before:
 			p.Advanced += po.Committed - before
 		case po.Committed < before:
@@ -304,7 +324,13 @@ func (s *Scaler) progress(parts []partitionOffsets, at time.Time) *scalers.Progr
 			}
 		}
 	}
-	s.committed, s.committedAt = now, at
+	if !same {
+		s.committed = make([]committedOffset, len(parts))
+	}
+	for i, po := range parts {
+		s.committed[i] = committedOffset{po.Topic, po.Partition, po.Committed}
+	}
+	s.committedAt = at
 	return p
 }
 

@@ -121,3 +121,25 @@ func TestDeadLetterTopicKeys(t *testing.T) {
 		t.Errorf("error %q shows the internal placeholder group", err)
 	}
 }
+
+// A trigger without a topic follows every topic its group commits: when the group starts on a second
+// topic the partition list changes, and the moves on the first are still counted (the second's first
+// commits are not progress: there is nothing to compare them with).
+func TestProgressWhenPartitionsChange(t *testing.T) {
+	f := newFixture(t, map[string]int32{"a": 2, "b": 1})
+	f.produce("a", 0, 20)
+	f.produce("b", 0, 20)
+	f.commit("g", "a", 0, 5)
+	s := newScaler(t, kafka.NewPool(), map[string]string{"bootstrapServers": f.addrs, "consumerGroup": "g"})
+	fullSample(t, s) // baseline
+	f.commit("g", "a", 0, 8)
+	f.commit("g", "b", 0, 4)
+	got := fullSample(t, s).Progress
+	if got == nil || got.Advanced != 3 || got.RewoundPartitions != 0 {
+		t.Fatalf("progress = %+v, want 3 advanced on a/0 and nothing for b's first commit", got)
+	}
+	f.commit("g", "b", 0, 10)
+	if got := fullSample(t, s).Progress; got == nil || got.Advanced != 6 {
+		t.Fatalf("progress = %+v, want 6 advanced on b/0", got)
+	}
+}
