@@ -45,26 +45,10 @@ func newGuardEnv(t *testing.T, replicas int32) *guardEnv {
 	if err := g.c.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: g.ns}}); err != nil {
 		t.Fatal(err)
 	}
-	createDeployment(t, g.c, g.ns, "consumer", replicas)
-	return g
-}
-
-func createDeployment(t *testing.T, c client.Client, ns, name string, replicas int32) {
-	t.Helper()
-	labels := map[string]string{"app": name}
-	if err := c.Create(t.Context(), &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "consumer"}}},
-			},
-		},
-	}); err != nil {
+	if err := g.c.Create(t.Context(), testenv.Deployment(g.ns, "consumer", replicas)); err != nil {
 		t.Fatal(err)
 	}
+	return g
 }
 
 func (g *guardEnv) replicas() int32 {

@@ -110,19 +110,7 @@ func runLoop(t *testing.T, reg scalers.Registry, b backlog) {
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	zero := int32(0)
-	labels := map[string]string{"app": "consumer"}
-	if err := c.Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "consumer", Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &zero,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "consumer"}}},
-			},
-		},
-	}); err != nil {
+	if err := c.Create(ctx, testenv.Deployment(ns, "consumer", 0)); err != nil {
 		t.Fatal(err)
 	}
 	b.set(t, 0)

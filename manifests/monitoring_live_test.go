@@ -24,7 +24,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -386,18 +385,7 @@ func lag(t *testing.T, k *kfake.Cluster, topic, group string, partitions int32, 
 
 func deployment(t *testing.T, env *testenv.Env, ns, name string, replicas int32) {
 	t.Helper()
-	labels := map[string]string{"app": name}
-	if err := env.Client.Create(t.Context(), &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "consumer"}}},
-			},
-		},
-	}); err != nil {
+	if err := env.Client.Create(t.Context(), testenv.Deployment(ns, name, replicas)); err != nil {
 		t.Fatal(err)
 	}
 }

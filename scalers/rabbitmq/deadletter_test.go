@@ -1,9 +1,7 @@
 package rabbitmq_test
 
 import (
-	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,45 +21,9 @@ func TestDeadLetterQueue(t *testing.T) {
 	declare(t, ch, "orders.dlq", nil)
 	declare(t, ch, "orders", amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "orders.dlq"})
 
-	// A consumer that fails every message: it rejects them without requeueing, so RabbitMQ dead-letters them.
-	consumer, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	deliveries, err := consumer.Consume("orders", "failing", false, false, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case d, ok := <-deliveries:
-				if !ok {
-					return
-				}
-				_ = d.Nack(false, false)
-			}
-		}
-	})
-	// A steady producer, 20 messages a second.
+	// A consumer that fails every message, and a steady producer of 20 messages a second.
 	const perSecond = 20
-	wg.Go(func() {
-		tk := time.NewTicker(time.Second / perSecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tk.C:
-				_ = ch.PublishWithContext(ctx, "", "orders", false, false, amqp.Publishing{Body: []byte("o")})
-			}
-		}
-	})
-	t.Cleanup(func() { stop(); wg.Wait() })
+	deadLettering(t, conn, ch, "orders", 1, perSecond)
 
 	pool := rabbitmq.NewPool()
 	t.Cleanup(pool.Close)

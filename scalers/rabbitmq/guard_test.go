@@ -1,11 +1,9 @@
 package rabbitmq_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,49 +25,8 @@ func TestDeadLetterReaderAndConsumeRate(t *testing.T) {
 	declare(t, ch, "work.dlq", nil)
 	declare(t, ch, "work", amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "work.dlq"})
 
-	consumer, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	deliveries, err := consumer.Consume("work", "half-failing", false, false, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		n := 0
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case d, ok := <-deliveries:
-				if !ok {
-					return
-				}
-				n++
-				if n%2 == 0 {
-					_ = d.Nack(false, false)
-				} else {
-					_ = d.Ack(false)
-				}
-			}
-		}
-	})
 	const perSecond = 20
-	wg.Go(func() {
-		tk := time.NewTicker(time.Second / perSecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tk.C:
-				_ = ch.PublishWithContext(ctx, "", "work", false, false, amqp.Publishing{Body: []byte("w")})
-			}
-		}
-	})
-	t.Cleanup(func() { stop(); wg.Wait() })
+	deadLettering(t, conn, ch, "work", 2, perSecond)
 
 	pool := rabbitmq.NewPool()
 	t.Cleanup(pool.Close)

@@ -306,3 +306,51 @@ func isErr(t *testing.T, err, want error) {
 		t.Fatalf("error %v, want one wrapping %v", err, want)
 	}
 }
+
+// deadLettering runs, until the test ends, a consumer of queue that rejects without requeueing (so
+// RabbitMQ dead-letters it) one message in failEvery and acknowledges the others, and a producer of
+// perSecond messages a second on ch.
+func deadLettering(t *testing.T, conn *amqp.Connection, ch *amqp.Channel, queue string, failEvery, perSecond int) {
+	t.Helper()
+	consumer, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := consumer.Consume(queue, "failing", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		n := 0
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case d, ok := <-deliveries:
+				if !ok {
+					return
+				}
+				if n++; n%failEvery == 0 {
+					_ = d.Nack(false, false)
+				} else {
+					_ = d.Ack(false)
+				}
+			}
+		}
+	})
+	wg.Go(func() {
+		tk := time.NewTicker(time.Second / time.Duration(perSecond))
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				_ = ch.PublishWithContext(ctx, "", queue, false, false, amqp.Publishing{Body: []byte("m")})
+			}
+		}
+	})
+	t.Cleanup(func() { stop(); wg.Wait() })
+}
