@@ -160,8 +160,13 @@ func TestGuardOffAndNothingToWatch(t *testing.T) {
 	if !strings.Contains(c.Message, "spec.deadLetter") {
 		t.Errorf("message = %q, want it to say what could be watched", c.Message)
 	}
-	// Disabled, the dead-letter reader is not even built: its key was never set, and nothing failed.
+	// Disabled, the dead-letter reader is built only to check it (its key was never set, and nothing
+	// failed); a bad one is still refused.
 	h.waitCondition("a", ebbv1.ConditionReady, metav1.ConditionTrue, controller.ReasonHPAReady)
+	h.update("a", func(sc *ebbv1.ScaledConsumer) { sc.Spec.DeadLetter.Metadata["queueName"] = "typo" })
+	if c := h.waitCondition("a", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonInvalidDeadLetter); !strings.Contains(c.Message, "queueName") {
+		t.Errorf("message = %q, want it to name queueName", c.Message)
+	}
 }
 
 func TestGuardBadDeadLetter(t *testing.T) {
@@ -171,11 +176,9 @@ func TestGuardBadDeadLetter(t *testing.T) {
 	sc := h.scaledConsumer("a", "a", "lag")
 	h.withDeadLetter(sc, "dlq", "1")
 	sc.Spec.DeadLetter.Metadata["queueName"] = "x"
-	ratio := resource.MustParse("2")
-	sc.Spec.DeadLetter.MaxRatio = &ratio
 	h.create(sc)
 	c := h.waitCondition("a", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonInvalidDeadLetter)
-	for _, want := range []string{"maxRatio", "queueName: not a key of a test dead-letter reader"} {
+	for _, want := range []string{"queueName: not a key of a test dead-letter reader"} {
 		if !strings.Contains(c.Message, want) {
 			t.Errorf("message = %q, want it to contain %q", c.Message, want)
 		}

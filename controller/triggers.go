@@ -140,7 +140,8 @@ func wantsConsumeRate(sc *ebbv1.ScaledConsumer) bool {
 // triggerError (InvalidDeadLetter, or AuthenticationNotFound).
 func (r *Reconciler) buildGuard(ctx context.Context, sc *ebbv1.ScaledConsumer, spec *PollSpec) error {
 	g := sc.Spec.Guard
-	if g != nil && g.Enabled != nil && !*g.Enabled {
+	off := g != nil && g.Enabled != nil && !*g.Enabled
+	if off && sc.Spec.DeadLetter == nil {
 		return nil
 	}
 	cfg := guardConfig{StalledAfterPolls: 24, ReleaseAfter: 2 * time.Minute}
@@ -197,6 +198,13 @@ func (r *Reconciler) buildGuard(ctx context.Context, sc *ebbv1.ScaledConsumer, s
 			return &triggerError{Reason: ReasonInvalidDeadLetter, Err: errors.Join(errs...)}
 		}
 		cfg.DeadLetter = deadLetterName(dl)
+	}
+	if off {
+		// A guard turned off still has its deadLetter checked (above), so a typo does not wait for the day
+		// the guard is turned on; the reader is not kept.
+		closeAll([]PolledTrigger{{Scaler: spec.DeadLetter}})
+		spec.DeadLetter = nil
+		return nil
 	}
 	spec.Guard = &cfg
 	if c := meta.FindStatusCondition(sc.Status.Conditions, ebbv1.ConditionConsumersHealthy); c != nil && c.Status == metav1.ConditionFalse {

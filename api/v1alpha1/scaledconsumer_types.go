@@ -155,6 +155,7 @@ type DeadLetter struct {
 	// MaxInflowPerMinute trips the guard when more messages than this enter the dead-letter queue per
 	// minute, on average over window.
 	//
+	// +kubebuilder:validation:XValidation:rule="!quantity(string(self)).isLessThan(quantity('0'))",message="maxInflowPerMinute must not be negative"
 	// +optional
 	MaxInflowPerMinute *resource.Quantity `json:"maxInflowPerMinute,omitempty"`
 
@@ -163,6 +164,7 @@ type DeadLetter struct {
 	// group committed (kafka triggers), or what they acknowledged plus what they dead-lettered (rabbitmq
 	// triggers that read the management API, protocol http).
 	//
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0')) && quantity(string(self)).isLessThan(quantity('1'))",message="maxRatio is a share of the messages consumed: above 0 and below 1 (0.5 is half)"
 	// +optional
 	MaxRatio *resource.Quantity `json:"maxRatio,omitempty"`
 
