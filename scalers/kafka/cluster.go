@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -159,30 +160,45 @@ func (c *cluster) fetch(ctx context.Context, groups, topics, startTopics []strin
 		counts[t] = c.parts[t].partitions
 	}
 	c.mu.Unlock()
-	var err error
-	if r.ends, err = c.listOffsets(ctx, topics, counts, -1, r); err != nil {
-		r.err = err
-		return r
-	}
+	// The end offsets, and the start offsets of dead-letter topics, at once: one round trip per tick.
+	known := func(t string) bool { return r.topicErr[t] == nil }
+	var (
+		wg           sync.WaitGroup
+		startErrs    = map[string]error{}
+		startErr     error
+		endErrs      = map[string]error{}
+		endErr       error
+		ends, starts map[string][]int64
+	)
 	if len(startTopics) > 0 {
-		if r.starts, err = c.listOffsets(ctx, startTopics, counts, -2, r); err != nil {
-			r.err = err
+		startTopics = slices.DeleteFunc(slices.Clone(startTopics), func(t string) bool { return !known(t) })
+		wg.Go(func() { starts, startErr = c.listOffsets(ctx, startTopics, counts, -2, startErrs) })
+	}
+	topics = slices.DeleteFunc(topics, func(t string) bool { return !known(t) })
+	ends, endErr = c.listOffsets(ctx, topics, counts, -1, endErrs)
+	wg.Wait()
+	r.ends, r.starts = ends, starts
+	for _, m := range []map[string]error{endErrs, startErrs} {
+		for t, err := range m {
+			if r.topicErr[t] == nil {
+				r.topicErr[t] = err
+			}
 		}
+	}
+	if err := cmp.Or(endErr, startErr); err != nil {
+		r.err = err
 	}
 	return r
 }
 
 // listOffsets lists the offsets at timestamp (-1: the end, -2: the start) of every partition of topics,
-// in one ListOffsets request per partition leader. A topic's failure goes to r.topicErr (and its offsets
+// in one ListOffsets request per partition leader. A topic's failure goes to topicErr (and its offsets
 // stay -1); a failure of the cluster is returned.
-func (c *cluster) listOffsets(ctx context.Context, topics []string, counts map[string]int32, timestamp int64, r *reading) (map[string][]int64, error) {
+func (c *cluster) listOffsets(ctx context.Context, topics []string, counts map[string]int32, timestamp int64, topicErr map[string]error) (map[string][]int64, error) {
 	out := make(map[string][]int64, len(topics))
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.ReplicaID = -1
 	for _, t := range topics {
-		if r.topicErr[t] != nil {
-			continue
-		}
 		n := counts[t]
 		rt := kmsg.NewListOffsetsRequestTopic()
 		rt.Topic = t
@@ -210,7 +226,7 @@ func (c *cluster) listOffsets(ctx context.Context, topics []string, counts map[s
 				return out, shard.Err
 			}
 			for _, t := range shard.Req.(*kmsg.ListOffsetsRequest).Topics {
-				r.topicErr[t.Topic] = fmt.Errorf("listing offsets of topic %q: %w", t.Topic, classify(shard.Err))
+				topicErr[t.Topic] = fmt.Errorf("listing offsets of topic %q: %w", t.Topic, classify(shard.Err))
 			}
 			continue
 		}
@@ -222,7 +238,7 @@ func (c *cluster) listOffsets(ctx context.Context, topics []string, counts map[s
 					if errors.Is(err, kerr.UnknownTopicOrPartition) {
 						c.forgetLayout(t.Topic)
 					}
-					r.topicErr[t.Topic] = fmt.Errorf("offset of %s/%d: %w", t.Topic, p.Partition, classify(err))
+					topicErr[t.Topic] = fmt.Errorf("offset of %s/%d: %w", t.Topic, p.Partition, classify(err))
 					continue
 				}
 				if int(p.Partition) < len(offsets) {
