@@ -64,6 +64,10 @@ func TestGuardHoldsHPAMaxReplicas(t *testing.T) {
 	}
 	h.waitEvent("worker", controller.ReasonDeadLetterInflow)
 	h.eventually(10*time.Second, func() (bool, string) { n, msg := h.hpaMax("ebb-worker"); return n == 3, msg })
+	h.eventually(10*time.Second, func() (bool, string) {
+		got := testutil.ToFloat64(h.metrics.MaxReplicas.WithLabelValues(h.ns, "worker"))
+		return got == 3, fmt.Sprintf("ebb_scaledconsumer_max_replicas = %v while held, want 3", got)
+	})
 	fingerprint, _ := h.rec.Poller.Fingerprint(types.NamespacedName{Namespace: h.ns, Name: "worker"})
 	g := h.getSC("worker").Status.Guard
 	if g == nil || g.HeldReplicas == nil || *g.HeldReplicas != 3 || g.DeadLetterDepth != "50" {
@@ -94,6 +98,10 @@ func TestGuardHoldsHPAMaxReplicas(t *testing.T) {
 	h.waitCondition("worker", ebbv1.ConditionConsumersHealthy, metav1.ConditionTrue, controller.ReasonHealthy)
 	h.waitEvent("worker", "ConsumersHealthy")
 	h.eventually(10*time.Second, func() (bool, string) { n, msg := h.hpaMax("ebb-worker"); return n == 10, msg })
+	h.eventually(10*time.Second, func() (bool, string) {
+		got := testutil.ToFloat64(h.metrics.MaxReplicas.WithLabelValues(h.ns, "worker"))
+		return got == 10, fmt.Sprintf("ebb_scaledconsumer_max_replicas = %v after release, want 10", got)
+	})
 	if g := h.getSC("worker").Status.Guard; g == nil || g.HeldReplicas != nil {
 		t.Errorf("status.guard after release = %+v, want no heldReplicas", g)
 	}

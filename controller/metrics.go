@@ -166,13 +166,20 @@ func (m *Metrics) forget(namespace, name string) {
 	m.forgetTriggers(namespace, name)
 	m.Condition.DeletePartialMatch(l)
 	m.ScaleActions.DeletePartialMatch(l)
+	m.forgetReplicas(namespace, name)
+	m.GuardTrips.DeletePartialMatch(l)
+	m.forgetGuard(namespace, name)
+}
+
+// forgetReplicas drops the replica gauges of one ScaledConsumer: it is gone, or ebb cannot say (its
+// target is missing, or another scaler owns it).
+func (m *Metrics) forgetReplicas(namespace, name string) {
+	l := prometheus.Labels{"namespace": namespace, "scaledconsumer": name}
 	m.HPADesiredReplicas.DeletePartialMatch(l)
 	m.TargetReplicas.DeletePartialMatch(l)
 	m.TargetCurrentReplicas.DeletePartialMatch(l)
 	m.MinReplicas.DeletePartialMatch(l)
 	m.MaxReplicas.DeletePartialMatch(l)
-	m.GuardTrips.DeletePartialMatch(l)
-	m.forgetGuard(namespace, name)
 }
 
 // forgetGuard drops the guard's gauges of one ScaledConsumer (a new poll sets those it still has).
@@ -198,7 +205,8 @@ func (r *Reconciler) exportReplicas(ctx context.Context, sc *ebbv1.ScaledConsume
 	m.TargetReplicas.WithLabelValues(sc.Namespace, sc.Name).Set(float64(spec))
 	m.TargetCurrentReplicas.WithLabelValues(sc.Namespace, sc.Name).Set(float64(current))
 	m.MinReplicas.WithLabelValues(sc.Namespace, sc.Name).Set(float64(minReplicas(sc)))
-	m.MaxReplicas.WithLabelValues(sc.Namespace, sc.Name).Set(float64(maxReplicas(sc)))
+	// The HPA's bound as applied: the count the consumer-health guard holds while it holds scale-up.
+	m.MaxReplicas.WithLabelValues(sc.Namespace, sc.Name).Set(float64(hpaMaxReplicas(sc)))
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{}
 	// An HPA the HPA controller has not synced yet has no desired replicas to show (not 0).
 	if !withHPA || r.Client.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: HPAName(sc)}, hpa) != nil ||

@@ -84,6 +84,17 @@ func TestReplicaMetrics(t *testing.T) {
 		return diff == "", fmt.Sprintf("replica metrics while paused (-got +want):\n%s", diff)
 	})
 
+	// Its target gone: ebb cannot say how many replicas it has, and the replica series go.
+	if err := h.c.Delete(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	h.poke("worker")
+	want = map[string]float64{"triggerTarget": 10}
+	h.eventually(10*time.Second, func() (bool, string) {
+		diff := cmp.Diff(gauges(), want)
+		return diff == "", fmt.Sprintf("replica metrics without a target (-got +want):\n%s", diff)
+	})
+
 	// Deleted: nothing of it remains.
 	if err := h.c.Delete(ctx, h.getSC("worker")); err != nil {
 		t.Fatal(err)

@@ -136,6 +136,7 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 			return ctrl.Result{}, err
 		}
 		r.Poller.Remove(key)
+		r.Metrics.forgetReplicas(key.Namespace, key.Name)
 		sc.Status.Triggers = nil
 		if err := r.deleteOwnedHPAs(ctx, sc, ""); err != nil {
 			return ctrl.Result{}, err
@@ -183,6 +184,7 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 			}
 		}
 		r.notReady(sc, prob.reason, prob.msg)
+		r.Metrics.forgetReplicas(key.Namespace, key.Name)
 		r.setTriggerStatus(sc, states)
 		return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
 	}
