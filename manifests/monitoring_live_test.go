@@ -3,17 +3,13 @@ package manifests_test
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -278,57 +274,18 @@ func definedMetrics(t *testing.T) map[string]bool {
 }
 
 // ebbProcess is a running ebb binary.
-type ebbProcess struct {
-	cmd     *exec.Cmd
-	metrics string
-	mu      sync.Mutex
-	stderr  bytes.Buffer
-	exited  chan error
-}
+type ebbProcess struct{ *testenv.EbbProcess }
 
-func (p *ebbProcess) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.Write(b)
-}
-
-// startEbb runs the ebb binary with args and its own free ports; it is stopped with SIGTERM when the test
-// ends, and its log is printed when the test failed.
+// startEbb runs the ebb binary with args and its own free ports (testenv.StartEbb).
 func startEbb(t *testing.T, args ...string) *ebbProcess {
 	t.Helper()
-	metricsPort := testenv.FreePort(t)
-	args = append(args, "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort), "--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)),
-		"--values-bind-address=127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)), "--advertise-address=127.0.0.1")
-	p := &ebbProcess{cmd: exec.Command(testenv.EbbBinary(t), args...), metrics: "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics", exited: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-p.exited:
-			if err != nil {
-				t.Errorf("ebb exited with %v on SIGTERM", err)
-			}
-		case <-time.After(30 * time.Second):
-			_ = p.cmd.Process.Kill()
-			t.Error("ebb did not stop within 30s of SIGTERM")
-		}
-		if t.Failed() {
-			p.mu.Lock()
-			t.Logf("ebb stderr:\n%s", p.stderr.String())
-			p.mu.Unlock()
-		}
-	})
-	return p
+	return &ebbProcess{testenv.StartEbb(t, args...)}
 }
 
 // scrape reads and parses /metrics; an unreachable endpoint is an empty exposition.
 func (p *ebbProcess) scrape(t *testing.T) exposition {
 	t.Helper()
-	resp, err := http.Get(p.metrics)
+	resp, err := http.Get(p.MetricsURL + "/metrics")
 	if err != nil {
 		return exposition{}
 	}
@@ -336,7 +293,7 @@ func (p *ebbProcess) scrape(t *testing.T) exposition {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		t.Fatalf("parsing %s: %v", p.metrics, err)
+		t.Fatalf("parsing %s/metrics: %v", p.MetricsURL, err)
 	}
 	return families
 }

@@ -1,14 +1,11 @@
 package cli_test
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,70 +22,12 @@ import (
 )
 
 // ebbProcess is a running `ebb` command.
-type ebbProcess struct {
-	cmd     *exec.Cmd
-	metrics string // base URL of its /metrics endpoint
-	health  string // base URL of its /healthz and /readyz
-	mu      sync.Mutex
-	stderr  bytes.Buffer
-	exited  chan error
-}
+type ebbProcess struct{ *testenv.EbbProcess }
 
-func (p *ebbProcess) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.Write(b)
-}
-
-func (p *ebbProcess) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
-}
-
-// startEbbProcess runs the ebb binary with args plus, for the commands that run the controller, its own
-// metrics, health and values ports.
+// startEbbProcess runs the ebb binary with args (testenv.StartEbb).
 func startEbbProcess(t *testing.T, args ...string) *ebbProcess {
 	t.Helper()
-	metricsPort, healthPort := testenv.FreePort(t), testenv.FreePort(t)
-	switch args[0] {
-	case "run", "controller":
-		// Not the default ports (:8443 for values), which two processes on one machine cannot share.
-		args = append(args, "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort), "--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(healthPort),
-			"--values-bind-address=127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)), "--advertise-address=127.0.0.1")
-	case "metrics-apiserver":
-		args = append(args, "--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort))
-	}
-	p := &ebbProcess{cmd: exec.Command(testenv.EbbBinary(t), args...), metrics: "http://127.0.0.1:" + strconv.Itoa(metricsPort), health: "http://127.0.0.1:" + strconv.Itoa(healthPort), exited: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = io.Discard, p
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.stop(t)
-		}
-		if t.Failed() {
-			t.Logf("ebb %s stderr:\n%s", strings.Join(args[:1], " "), p.logs())
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM and expects a clean exit.
-func (p *ebbProcess) stop(t *testing.T) {
-	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.exited:
-		if err != nil {
-			t.Errorf("ebb exited with %v on SIGTERM", err)
-		}
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		t.Error("ebb did not stop within 30s of SIGTERM")
-	}
+	return &ebbProcess{testenv.StartEbb(t, args...)}
 }
 
 // metricValue returns the value of the sample whose line starts with series on the process's /metrics, or
@@ -183,7 +122,7 @@ func TestControllerLeaderElection(t *testing.T) {
 		t.Errorf("the follower reconciled %s times", got)
 	}
 
-	leader.stop(t)
+	leader.Stop(t)
 	waitFor(t, 30*time.Second, "the follower did not take over", follower.leading)
 	createSC("second")
 	waitFor(t, 20*time.Second, "the new leader did not reconcile the second ScaledConsumer", reconciled("second"))
@@ -199,7 +138,7 @@ func TestRunServesBothRoles(t *testing.T) {
 	port := testenv.FreePort(t)
 	p := startEbbProcess(t, "run", "--kubeconfig="+env.Kubeconfig, "--secure-port="+strconv.Itoa(port), "--bind-address=127.0.0.1", "--cert-dir="+t.TempDir())
 	if err := env.RegisterExternalMetrics(t.Context(), port); err != nil {
-		t.Fatalf("registering ebb run's metrics API: %v\n%s", err, p.logs())
+		t.Fatalf("registering ebb run's metrics API: %v\n%s", err, p.Logs())
 	}
 	// A query without ebb's selector is refused with a message saying what to send.
 	out, err := exec.CommandContext(t.Context(), env.BinDir+"/kubectl", "--kubeconfig", env.Kubeconfig, "get", "--raw",
@@ -221,7 +160,7 @@ func TestRunServesBothRoles(t *testing.T) {
 
 // allMetrics is the process's /metrics page ("" when unreachable).
 func (p *ebbProcess) allMetrics() string {
-	resp, err := http.Get(p.metrics + "/metrics")
+	resp, err := http.Get(p.MetricsURL + "/metrics")
 	if err != nil {
 		return ""
 	}

@@ -149,7 +149,7 @@ func TestFollowersServeLeaderValues(t *testing.T) {
 		"--secure-port="+strconv.Itoa(apiPort), "--bind-address=127.0.0.1", "--cert-dir="+t.TempDir())
 	// The follower is ready once it has the leader's values: before, it would answer Not Found.
 	waitFor(t, 30*time.Second, "the follower's /readyz did not pass", func() bool {
-		resp, err := http.Get(follower.health + "/readyz")
+		resp, err := http.Get(follower.HealthURL + "/readyz")
 		if err != nil {
 			return false
 		}
@@ -170,7 +170,7 @@ func TestFollowersServeLeaderValues(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := env.RegisterExternalMetrics(ctx, tc.port); err != nil {
-				t.Fatalf("registering the metrics API of %s: %v\n%s", tc.name, err, tc.p.logs())
+				t.Fatalf("registering the metrics API of %s: %v\n%s", tc.name, err, tc.p.Logs())
 			}
 			serves := func(want string) func() bool {
 				return func() bool {
@@ -206,7 +206,7 @@ func TestFollowersServeLeaderValues(t *testing.T) {
 			return err != nil && strings.Contains(err.Error(), "NotFound")
 		})
 	}
-	if got := follower.logs(); !strings.Contains(got, "mirroring the leader's metric values") {
+	if got := follower.Logs(); !strings.Contains(got, "mirroring the leader's metric values") {
 		t.Errorf("the follower never logged that it mirrors:\n%s", got)
 	}
 }
