@@ -1,17 +1,14 @@
 package kafka
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/ebbscale/ebb/scalers"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -37,13 +34,6 @@ var (
 
 // classify wraps err with the sentinel that says what to do about it (err itself is kept for detail).
 func classify(err error) error {
-	var (
-		netErr  *net.OpError
-		certErr *tls.CertificateVerificationError
-		unkAuth x509.UnknownAuthorityError
-		hostErr x509.HostnameError
-		recErr  tls.RecordHeaderError
-	)
 	switch {
 	case err == nil:
 		return nil
@@ -56,15 +46,15 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrAuthorization, err)
 	case errors.Is(err, kerr.UnknownTopicOrPartition):
 		return fmt.Errorf("%w: %w", ErrUnknownTopic, err)
-	case errors.As(err, &certErr), errors.As(err, &unkAuth), errors.As(err, &hostErr), errors.As(err, &recErr):
+	}
+	switch scalers.ClassifyTransport(err) {
+	case scalers.FaultTLS:
 		return fmt.Errorf("%w: %w", ErrTLS, err)
-	case errors.As(err, &netErr) && netErr.Op == "remote error":
-		// crypto/tls reports a TLS alert from the broker this way, such as "certificate required" when
-		// the broker wants a client certificate (cert and key).
-		return fmt.Errorf("%w: the broker refused the TLS session: %w", ErrTLS, err)
-	case errors.As(err, &netErr), errors.Is(err, context.DeadlineExceeded):
+	case scalers.FaultTLSRefused:
+		return fmt.Errorf("%w: the broker refused the TLS session (does it want a client certificate, cert and key?): %w", ErrTLS, err)
+	case scalers.FaultUnreachable:
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case scalers.FaultClosed:
 		return fmt.Errorf("%w (the broker closed the connection): %w", ErrUnreachable, err)
 	}
 	return err

@@ -1,16 +1,11 @@
 package rabbitmq
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
-	"syscall"
 
+	"github.com/ebbscale/ebb/scalers"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -36,14 +31,7 @@ var (
 
 // classify wraps err with the sentinel that says what to do about it (err itself is kept for detail).
 func classify(err error) error {
-	var (
-		amqpErr *amqp.Error
-		netErr  *net.OpError
-		certErr *tls.CertificateVerificationError
-		unkAuth x509.UnknownAuthorityError
-		hostErr x509.HostnameError
-		recErr  tls.RecordHeaderError
-	)
+	var amqpErr *amqp.Error
 	switch {
 	case err == nil:
 		return nil
@@ -67,13 +55,15 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrAuthorization, err)
 	case errors.Is(err, amqp.ErrClosed), errors.As(err, &amqpErr) && amqpErr.Code == amqp.ConnectionForced:
 		return fmt.Errorf("%w: the connection was lost: %w", ErrUnreachable, err)
-	case errors.As(err, &certErr), errors.As(err, &unkAuth), errors.As(err, &hostErr), errors.As(err, &recErr):
+	}
+	switch scalers.ClassifyTransport(err) {
+	case scalers.FaultTLS:
 		return fmt.Errorf("%w: %w", ErrTLS, err)
-	case errors.As(err, &netErr) && netErr.Op == "remote error":
+	case scalers.FaultTLSRefused:
 		return fmt.Errorf("%w: the server refused the TLS session: %w", ErrTLS, err)
-	case errors.As(err, &netErr), errors.Is(err, context.DeadlineExceeded), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET):
+	case scalers.FaultUnreachable:
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case scalers.FaultClosed:
 		return fmt.Errorf("%w (the server closed the connection): %w", ErrUnreachable, err)
 	}
 	return err
