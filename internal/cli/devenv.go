@@ -55,6 +55,22 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 	if f.demo && (f.kafkaListen == "" || f.kafkaListen == "0") {
 		return errors.New("--demo needs the Kafka broker: drop --kafka-listen 0")
 	}
+	var bad []string
+	if f.demoBurst <= 0 {
+		bad = append(bad, fmt.Sprintf("--demo-burst must be at least 1, got %d", f.demoBurst))
+	}
+	if f.demoRate <= 0 {
+		bad = append(bad, fmt.Sprintf("--demo-consume-rate must be above 0, got %g", f.demoRate))
+	}
+	if f.demoCool < 0 {
+		bad = append(bad, fmt.Sprintf("--demo-cooldown must not be negative, got %s", f.demoCool))
+	}
+	if f.demoTimeout <= 0 {
+		bad = append(bad, fmt.Sprintf("--demo-timeout must be above 0, got %s", f.demoTimeout))
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
 	if f.demo && !f.kafkaListenSet {
 		// The demo points its sample at the broker itself: any free port will do, and 9092 may be taken.
 		f.kafkaListen = "127.0.0.1:0"
