@@ -110,14 +110,15 @@ var deadLetterKeys = []string{"bootstrapServers", "topic", "sasl", "username", "
 // newDeadLetter builds a reader of a dead-letter topic: its depth (end - start offsets) and inflow (the
 // growth of its end offsets between samples), from the cluster's shared reading.
 func (p *Pool) newDeadLetter(s *Scaler, cfg scalers.Config) (scalers.Scaler, error) {
-	// The connection keys parse as a trigger's; the group is the trigger's only other required key.
+	// The connection keys parse as a trigger's (one parser, one set of messages); the group, the trigger's
+	// only other required key, gets a placeholder that no watch uses (OnlyKeys refuses a real one).
 	md := maps.Clone(cfg.Metadata)
 	if md == nil {
 		md = map[string]string{}
 	}
 	md["consumerGroup"] = "-"
 	errs := []error{scalers.OnlyKeys(cfg.Metadata, cfg.Auth, "a kafka dead-letter topic", deadLetterKeys...), scalers.Parse(md, cfg.Auth, &s.md)}
-	if s.md.Topic == "" && cfg.Metadata["topic"] == "" {
+	if s.md.Topic == "" {
 		errs = append(errs, &scalers.FieldError{Key: "topic", Msg: "required: the dead-letter topic"})
 	}
 	if err := errors.Join(errs...); err != nil {
