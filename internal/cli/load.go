@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,21 +32,36 @@ type loadFlags struct {
 	quiet         bool
 }
 
-func (f *loadFlags) register(fs *pflag.FlagSet) {
+func (f *loadFlags) register(fs *pflag.FlagSet, inflightDefault string) {
 	fs.Float64Var(&f.rate, "rate", 0, "steady rate in messages per second (0: none)")
 	fs.Int64Var(&f.burst, "burst", 0, "messages sent at once at the start (0: none)")
 	fs.DurationVar(&f.burstEvery, "burst-every", 0, "repeat the burst at this interval (0: only at the start)")
-	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long to send (0: until --messages or Ctrl-C)")
+	fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long to send (0: until --messages or Ctrl-C; with --messages and no --duration, until --messages)")
 	fs.Int64Var(&f.messages, "messages", 0, "stop after this many messages (0: no cap)")
 	fs.IntVar(&f.size, "size", 100, "message size in bytes")
 	fs.DurationVar(&f.progressEvery, "progress-every", time.Second, "interval of the progress lines")
-	fs.IntVar(&f.maxInflight, "max-inflight", 0, "messages sent but not yet confirmed, at most (0: the broker's default, 10000 for Kafka, 1000 for RabbitMQ)")
+	fs.IntVar(&f.maxInflight, "max-inflight", 0, "messages sent but not yet confirmed, at most (0: "+inflightDefault+")")
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print the summary only")
 }
 
-func (f *loadFlags) schedule() (loadgen.Schedule, error) {
+// schedule checks the shared flags and returns the schedule they make. fs tells which flags were given:
+// --messages alone ends the run at that count, not at the default --duration.
+func (f *loadFlags) schedule(fs *pflag.FlagSet) (loadgen.Schedule, error) {
+	var bad []string
 	if f.size < 0 {
-		return loadgen.Schedule{}, fmt.Errorf("--size %d: want >= 0", f.size)
+		bad = append(bad, fmt.Sprintf("--size %d: want >= 0", f.size))
+	}
+	if f.maxInflight < 0 {
+		bad = append(bad, fmt.Sprintf("--max-inflight %d: want >= 0", f.maxInflight))
+	}
+	if f.progressEvery <= 0 {
+		bad = append(bad, fmt.Sprintf("--progress-every %s: want > 0", f.progressEvery))
+	}
+	if len(bad) > 0 {
+		return loadgen.Schedule{}, errors.New(strings.Join(bad, "; "))
+	}
+	if f.messages > 0 && !fs.Changed("duration") {
+		f.duration = 0
 	}
 	s := loadgen.Schedule{Rate: f.rate, Burst: f.burst, BurstEvery: f.burstEvery, Duration: f.duration, Messages: f.messages}
 	if err := s.Validate(); err != nil {
@@ -95,7 +111,9 @@ Passwords: --password, or the ` + passwordEnv + ` environment variable (which ps
 		Example: `  ebb load kafka --brokers 127.0.0.1:9092 --topic orders --burst 5000
   ebb load kafka --brokers kafka:9093 --topic orders --tls --ca ca.pem --sasl scram_sha512 --username ebb --rate 200 --duration 5m
   ebb load rabbitmq --url amqp://guest:guest@127.0.0.1:5672/ --queue orders --declare --rate 100 --burst 1000 --burst-every 30s --duration 2m`,
+		// Without RunE cobra would ignore Args and print the help, exit 0, for `ebb load kafak`.
 		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newLoadKafkaCommand(), newLoadRabbitMQCommand())
 	return cmd
@@ -115,12 +133,18 @@ func newLoadKafkaCommand() *cobra.Command {
 		Short: "Produce to a Kafka topic (franz-go; acks=all, spread round-robin over partitions, no keys)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sched, err := lf.schedule()
+			sched, err := lf.schedule(cmd.Flags())
 			if err != nil {
 				return err
 			}
 			if cfg.Topic == "" {
 				return errors.New("--topic is required")
+			}
+			if len(cfg.Brokers) == 0 || slices.Contains(cfg.Brokers, "") {
+				return errors.New("--brokers: give host:port, comma-separated")
+			}
+			if cfg.Partitions < 0 {
+				return fmt.Errorf("--partitions %d: want >= 0", cfg.Partitions)
 			}
 			cfg.SASL, cfg.Password, cfg.MaxInflight = sasl, passwordOrEnv(password), lf.maxInflight
 			if tf.set() && !useTLS {
@@ -148,7 +172,7 @@ func newLoadKafkaCommand() *cobra.Command {
 	fs.StringVar(&password, "password", "", "SASL password (or $"+passwordEnv+")")
 	fs.BoolVar(&useTLS, "tls", false, "connect with TLS (the trigger's tls: enable)")
 	tf.register(fs)
-	lf.register(fs)
+	lf.register(fs, "10000")
 	return cmd
 }
 
@@ -164,7 +188,7 @@ func newLoadRabbitMQCommand() *cobra.Command {
 		Short: "Publish to a RabbitMQ queue or exchange (amqp091-go, publisher confirms, mandatory)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sched, err := lf.schedule()
+			sched, err := lf.schedule(cmd.Flags())
 			if err != nil {
 				return err
 			}
@@ -202,7 +226,7 @@ func newLoadRabbitMQCommand() *cobra.Command {
 	fs.StringVar(&cfg.Username, "username", "", "user, overriding the URL's (with --password)")
 	fs.StringVar(&password, "password", "", "password, overriding the URL's (or $"+passwordEnv+")")
 	tf.register(fs)
-	lf.register(fs)
+	lf.register(fs, "1000")
 	return cmd
 }
 

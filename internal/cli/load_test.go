@@ -63,6 +63,11 @@ func TestLoadRejectsBadFlags(t *testing.T) {
 		{name: "rabbitmq-queue-and-key", args: []string{"rabbitmq", "--burst", "1", "--queue", "q", "--routing-key", "k"}, wantErr: "give one"},
 		{name: "rabbitmq-bad-url", args: []string{"rabbitmq", "--burst", "1", "--queue", "q", "--url", "http://x/"}, wantErr: "want amqp://"},
 		{name: "rabbitmq-ca-without-amqps", args: []string{"rabbitmq", "--burst", "1", "--queue", "q", "--ca", "ca.pem"}, wantErr: "need an amqps://"},
+		{name: "unknown-broker", args: []string{"kafak"}, wantErr: `unknown command "kafak"`},
+		{name: "negative-inflight", args: []string{"kafka", "--topic", "t", "--burst", "1", "--max-inflight", "-1"}, wantErr: "--max-inflight -1"},
+		{name: "zero-progress", args: []string{"rabbitmq", "--queue", "q", "--burst", "1", "--progress-every", "0s"}, wantErr: "--progress-every 0s"},
+		{name: "negative-partitions", args: []string{"kafka", "--topic", "t", "--burst", "1", "--partitions", "-3"}, wantErr: "--partitions -3"},
+		{name: "empty-brokers", args: []string{"kafka", "--topic", "t", "--burst", "1", "--brokers", ""}, wantErr: "--brokers"},
 		{name: "rabbitmq-declare-with-exchange", args: []string{"rabbitmq", "--burst", "1", "--exchange", "x", "--routing-key", "k", "--declare"}, wantErr: "default exchange only"},
 	}
 	for _, tc := range tests {
