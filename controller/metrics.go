@@ -110,7 +110,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, sc),
 		MaxReplicas: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ebb_scaledconsumer_max_replicas",
-			Help: "The ScaledConsumer's maxReplicas, the HPA's upper bound.",
+			Help: "The HPA's upper bound: spec.maxReplicas, or the count the consumer-health guard holds while it holds scale-up.",
 		}, sc),
 		GuardTripped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ebb_guard_tripped",

@@ -161,8 +161,8 @@ func TestDevDemoInterrupted(t *testing.T) {
 
 // Garbage in the demo's flags is refused before anything starts, naming each flag.
 func TestDevDemoRejectsBadFlags(t *testing.T) {
-	_, errOut, code := run(t, "dev", "--demo", "--demo-burst", "-5", "--demo-consume-rate", "0", "--demo-cooldown", "-1s", "--demo-timeout", "0s")
-	for _, want := range []string{"--demo-burst must be at least 1", "--demo-consume-rate must be above 0", "--demo-cooldown must not be negative", "--demo-timeout must be above 0"} {
+	_, errOut, code := run(t, "dev", "--demo", "--demo-burst", "-5", "--demo-consume-rate", "NaN", "--demo-cooldown", "-1s", "--demo-timeout", "0s", "--kafka-listen", "garbage")
+	for _, want := range []string{"--demo-burst must be at least 1", "--demo-consume-rate must be a number above 0", "--demo-cooldown must not be negative", "--demo-timeout must be above 0", "--kafka-listen"} {
 		if code == 0 || !strings.Contains(errOut, want) {
 			t.Errorf("exit %d, stderr %q; want a failure saying %q", code, errOut, want)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -59,8 +60,13 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 	if f.demoBurst <= 0 {
 		bad = append(bad, fmt.Sprintf("--demo-burst must be at least 1, got %d", f.demoBurst))
 	}
-	if f.demoRate <= 0 {
-		bad = append(bad, fmt.Sprintf("--demo-consume-rate must be above 0, got %g", f.demoRate))
+	if !(f.demoRate > 0) || math.IsInf(f.demoRate, 0) {
+		bad = append(bad, fmt.Sprintf("--demo-consume-rate must be a number above 0, got %g", f.demoRate))
+	}
+	if f.kafkaListen != "" && f.kafkaListen != "0" {
+		if _, err := devkafka.ParseListen(f.kafkaListen); err != nil {
+			bad = append(bad, "--kafka-listen: "+err.Error())
+		}
 	}
 	if f.demoCool < 0 {
 		bad = append(bad, fmt.Sprintf("--demo-cooldown must not be negative, got %s", f.demoCool))

@@ -22,8 +22,6 @@ type Consumers struct {
 	Group, Topic string
 	// Rate is each member's consumption rate, in messages per second.
 	Rate float64
-	// Opts are extra client options (SASL, TLS), added to every member's.
-	Opts []kgo.Opt
 
 	mu      sync.Mutex
 	members []*member
@@ -50,16 +48,16 @@ func (c *Consumers) Scale(ctx context.Context, n int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for len(c.members) < n {
-		cl, err := kgo.NewClient(append([]kgo.Opt{
+		cl, err := kgo.NewClient(
 			kgo.SeedBrokers(c.Brokers...),
 			kgo.ConsumerGroup(c.Group),
 			kgo.ConsumeTopics(c.Topic),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), // as the ScaledConsumer's offsetResetPolicy: earliest
 			kgo.DisableAutoCommit(),
 			kgo.BlockRebalanceOnPoll(), // commit what was consumed before partitions move
-			kgo.HeartbeatInterval(500 * time.Millisecond),
-			kgo.SessionTimeout(10 * time.Second),
-		}, c.Opts...)...)
+			kgo.HeartbeatInterval(500*time.Millisecond),
+			kgo.SessionTimeout(10*time.Second),
+		)
 		if err != nil {
 			return fmt.Errorf("starting a consumer: %w", err)
 		}

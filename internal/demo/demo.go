@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
+	"github.com/ebbscale/ebb/controller"
 	"github.com/ebbscale/ebb/internal/loadgen"
 	"github.com/ebbscale/ebb/internal/scheme"
 )
@@ -101,8 +103,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	md := sc.Spec.Triggers[0].Metadata
 	md["bootstrapServers"] = strings.Join(cfg.Brokers, ",")
-	if cfg.Cooldown > 0 {
-		sc.Spec.CooldownPeriod = &metav1.Duration{Duration: cfg.Cooldown}
+	if cfg.Cooldown > 0 || sc.Spec.CooldownPeriod == nil {
+		// Without one in the sample (or given), the API default would apply: 300 s, long for a demo.
+		sc.Spec.CooldownPeriod = &metav1.Duration{Duration: cmp.Or(cfg.Cooldown, 15*time.Second)}
 	}
 	group, topic := md["consumerGroup"], md["topic"]
 	partitions := int32(8)
@@ -137,10 +140,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	say("applied manifests/samples/%s: Deployment %s/%s at 0 replicas, ScaledConsumer %s/%s (lag threshold %s, max %d replicas, cooldown %v)",
 		SampleFile, deploy.Namespace, deploy.Name, sc.Namespace, sc.Name, md["lagThreshold"], partitions, sc.Spec.CooldownPeriod.Duration)
-	hpaName := "ebb-" + sc.Name
-	if sc.Spec.HPA != nil && sc.Spec.HPA.Name != "" {
-		hpaName = sc.Spec.HPA.Name
-	}
+	hpaName := controller.HPAName(sc)
 
 	o := &observer{
 		c: kc, adm: adm, ns: sc.Namespace, sc: sc.Name, deploy: deploy.Name, hpa: hpaName, group: group, topic: topic,
