@@ -53,3 +53,26 @@ func ClassifyTransport(err error) TransportFault {
 	}
 	return NoTransportFault
 }
+
+// TLSConfig is a client's TLS configuration from PEM text, as the triggers' ca, cert, key and unsafeSsl
+// parameters give it: ca holds the authorities to trust (empty: the system's roots), cert and key a client
+// certificate (both or neither; the metadata parsers check that), unsafe skips verifying the server's
+// certificate. TLS 1.2 at least. An error is a FieldError naming ca or cert.
+func TLSConfig(ca, cert, key string, unsafe bool) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: unsafe} //nolint:gosec // unsafeSsl is the user's explicit choice, as in KEDA
+	if ca != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(ca)) {
+			return nil, &FieldError{Key: "ca", Msg: "no PEM certificate found"}
+		}
+		tc.RootCAs = pool
+	}
+	if cert != "" || key != "" {
+		pair, err := tls.X509KeyPair([]byte(cert), []byte(key))
+		if err != nil {
+			return nil, &FieldError{Key: "cert", Msg: "cert and key: " + err.Error()}
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
+}

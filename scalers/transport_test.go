@@ -39,3 +39,24 @@ func TestClassifyTransport(t *testing.T) {
 		})
 	}
 }
+
+func TestTLSConfigRejectsGarbage(t *testing.T) {
+	tc, err := scalers.TLSConfig("", "", "", true)
+	if err != nil || !tc.InsecureSkipVerify || tc.MinVersion != tls.VersionTLS12 || tc.RootCAs != nil {
+		t.Errorf("TLSConfig with nothing: %+v, %v; want system roots, TLS 1.2, unsafe as asked", tc, err)
+	}
+	for _, tc := range []struct {
+		name, ca, cert, key, wantKey string
+	}{
+		{name: "ca-not-pem", ca: "not a certificate", wantKey: "ca"},
+		{name: "cert-not-pem", cert: "garbage", key: "garbage", wantKey: "cert"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := scalers.TLSConfig(tc.ca, tc.cert, tc.key, false)
+			var fe *scalers.FieldError
+			if !errors.As(err, &fe) || fe.Key != tc.wantKey {
+				t.Errorf("error = %v, want a FieldError on %s", err, tc.wantKey)
+			}
+		})
+	}
+}

@@ -2,10 +2,11 @@ package loadgen
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/ebbscale/ebb/scalers"
 )
 
 // TLSFiles is a client's TLS setup from PEM files: the ca, cert and key of ebb's trigger parameters, as
@@ -20,29 +21,25 @@ type TLSFiles struct {
 	InsecureSkipVerify bool
 }
 
-// Config builds the tls.Config.
+// Config reads the files and builds the tls.Config the scalers would build from the same PEM text.
 func (f TLSFiles) Config() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: f.InsecureSkipVerify} //nolint:gosec // the user's explicit choice, as unsafeSsl in the scalers
-	if f.CAFile != "" {
-		b, err := os.ReadFile(f.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("TLS CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("TLS CA %s: no PEM certificate found", f.CAFile)
-		}
-		tc.RootCAs = pool
-	}
 	if (f.CertFile == "") != (f.KeyFile == "") {
 		return nil, errors.New("TLS: a client certificate and its key go together")
 	}
-	if f.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("TLS client certificate: %w", err)
+	var pem [3]string
+	for i, name := range []string{f.CAFile, f.CertFile, f.KeyFile} {
+		if name == "" {
+			continue
 		}
-		tc.Certificates = []tls.Certificate{cert}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		pem[i] = string(b)
+	}
+	tc, err := scalers.TLSConfig(pem[0], pem[1], pem[2], f.InsecureSkipVerify)
+	if err != nil {
+		return nil, fmt.Errorf("TLS files: %w", err)
 	}
 	return tc, nil
 }

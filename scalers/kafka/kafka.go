@@ -3,8 +3,6 @@ package kafka
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -149,7 +147,7 @@ func (p *Pool) cluster(md metadata) (*cluster, error) {
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
 	}
 	if md.TLS == "enable" {
-		tc, err := tlsConfig(md)
+		tc, err := scalers.TLSConfig(md.CA, md.Cert, md.Key, md.UnsafeSSL)
 		if err != nil {
 			return nil, err
 		}
@@ -197,25 +195,6 @@ func clusterKey(md metadata) string {
 		h.Write([]byte{0})
 	}
 	return fmt.Sprintf("%s|%s|%s|%s|%t|%s", strings.Join(servers, ","), md.SASL, md.Username, md.TLS, md.UnsafeSSL, hex.EncodeToString(h.Sum(nil)))
-}
-
-func tlsConfig(md metadata) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: md.UnsafeSSL} //nolint:gosec // unsafeSsl is the user's explicit choice, as in KEDA
-	if md.CA != "" {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM([]byte(md.CA)) {
-			return nil, errors.New("ca: no PEM certificate found")
-		}
-		tc.RootCAs = pool
-	}
-	if md.Cert != "" {
-		cert, err := tls.X509KeyPair([]byte(md.Cert), []byte(md.Key))
-		if err != nil {
-			return nil, fmt.Errorf("cert and key: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // Metrics is one metric: the lag, with lagThreshold as its per-replica target.

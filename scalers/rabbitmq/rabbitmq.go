@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -221,21 +220,11 @@ func tlsConfig(md metadata, ep endpoint) (*tls.Config, error) {
 	if h, _, ok := strings.Cut(host, ":"); ok && !strings.HasPrefix(host, "[") {
 		host = h
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: strings.Trim(host, "[]"), InsecureSkipVerify: md.UnsafeSSL} //nolint:gosec // unsafeSsl is the user's explicit choice, as in KEDA
-	if md.CA != "" {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM([]byte(md.CA)) {
-			return nil, &scalers.FieldError{Key: "ca", Msg: "no PEM certificate found"}
-		}
-		tc.RootCAs = pool
+	tc, err := scalers.TLSConfig(md.CA, md.Cert, md.Key, md.UnsafeSSL)
+	if err != nil {
+		return nil, err
 	}
-	if md.Cert != "" {
-		cert, err := tls.X509KeyPair([]byte(md.Cert), []byte(md.Key))
-		if err != nil {
-			return nil, &scalers.FieldError{Key: "cert", Msg: "cert and key: " + err.Error()}
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
+	tc.ServerName = strings.Trim(host, "[]")
 	return tc, nil
 }
 
