@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ebbscale/ebb/scalers/kafka"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -69,19 +68,14 @@ func NewKafka(ctx context.Context, cfg KafkaConfig) (*Kafka, error) {
 		kgo.RecordDeliveryTimeout(cfg.DeliveryTimeout),
 		kgo.AllowAutoTopicCreation(),
 	}
-	switch cfg.SASL {
-	case "", "none":
-		if cfg.Username != "" || cfg.Password != "" {
-			return nil, errors.New("kafka: a username or password needs a SASL mechanism")
-		}
-	case "plaintext":
-		opts = append(opts, kgo.SASL(plain.Auth{User: cfg.Username, Pass: cfg.Password}.AsMechanism()))
-	case "scram_sha256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: cfg.Username, Pass: cfg.Password}.AsSha256Mechanism()))
-	case "scram_sha512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: cfg.Username, Pass: cfg.Password}.AsSha512Mechanism()))
-	default:
-		return nil, fmt.Errorf("kafka: SASL mechanism %q: want none, plaintext, scram_sha256 or scram_sha512", cfg.SASL)
+	mech, err := kafka.SASLMechanism(cfg.SASL, cfg.Username, cfg.Password)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("kafka: %w", err)
+	case mech == nil && (cfg.Username != "" || cfg.Password != ""):
+		return nil, errors.New("kafka: a username or password needs a SASL mechanism")
+	case mech != nil:
+		opts = append(opts, kgo.SASL(mech))
 	}
 	if cfg.TLS != nil {
 		opts = append(opts, kgo.DialTLSConfig(cfg.TLS))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
@@ -158,13 +159,12 @@ func (p *Pool) cluster(md metadata) (*cluster, error) {
 		sasl = &saslHook{}
 		opts = append(opts, kgo.WithHooks(sasl))
 	}
-	switch md.SASL {
-	case "plaintext":
-		opts = append(opts, kgo.SASL(plain.Auth{User: md.Username, Pass: md.Password}.AsMechanism()))
-	case "scram_sha256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: md.Username, Pass: md.Password}.AsSha256Mechanism()))
-	case "scram_sha512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: md.Username, Pass: md.Password}.AsSha512Mechanism()))
+	mech, err := SASLMechanism(md.SASL, md.Username, md.Password)
+	if err != nil {
+		return nil, err
+	}
+	if mech != nil {
+		opts = append(opts, kgo.SASL(mech))
 	}
 	cl, err := kgo.NewClient(append(opts, p.opts...)...)
 	if err != nil {
@@ -173,6 +173,22 @@ func (p *Pool) cluster(md metadata) (*cluster, error) {
 	c := newCluster(key, cl, sasl)
 	p.clusters[key] = c
 	return c, nil
+}
+
+// SASLMechanism is the franz-go mechanism for the trigger parameter sasl (none, plaintext, scram_sha256,
+// scram_sha512; "" is none) with these credentials: nil for none, an error naming the choices otherwise.
+func SASLMechanism(name, user, password string) (sasl.Mechanism, error) {
+	switch name {
+	case "", "none":
+		return nil, nil
+	case "plaintext":
+		return plain.Auth{User: user, Pass: password}.AsMechanism(), nil
+	case "scram_sha256":
+		return scram.Auth{User: user, Pass: password}.AsSha256Mechanism(), nil
+	case "scram_sha512":
+		return scram.Auth{User: user, Pass: password}.AsSha512Mechanism(), nil
+	}
+	return nil, fmt.Errorf("SASL mechanism %q: want none, plaintext, scram_sha256 or scram_sha512", name)
 }
 
 // release drops s from its cluster and closes the client when s was its last trigger.
