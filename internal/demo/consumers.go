@@ -120,7 +120,7 @@ func consume(ctx context.Context, cl *kgo.Client, rate float64) {
 // minus the start offset where the group has not committed: what a consumer starting at the earliest
 // offset has left to read, the timeline's "backlog". It is not the scaler's value: the kafka trigger
 // counts an uncommitted partition's whole end offset (KEDA's rule) and caps the total at partitions x
-// lagThreshold; the two agree on the demo's topic, which deletes no records.
+// lagThreshold. Before the cap they agree on the demo's topic, whose start offsets stay at 0.
 func Lag(ctx context.Context, adm *kadm.Client, group, topic string) (int64, error) {
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
