@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/xml"
 	"errors"
@@ -176,5 +177,48 @@ func TestDevDemoNeedsKafka(t *testing.T) {
 	_, errOut, code := run(t, "dev", "--demo", "--kafka-listen", "0")
 	if code == 0 || !strings.Contains(errOut, "--demo needs the Kafka broker") {
 		t.Errorf("exit %d, stderr %q; want a failure saying --demo needs the Kafka broker", code, errOut)
+	}
+}
+
+// `ebb dev --demo | head`: once the reader of its output has gone, ebb dev stops as on Ctrl-C and leaves
+// no process behind (by default a Go program dies of SIGPIPE on such a write, orphaning etcd and
+// kube-apiserver).
+func TestDevDemoOutputClosed(t *testing.T) {
+	dir := t.TempDir()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--demo", "--dir", filepath.Join(dir, "work"),
+		"--kubeconfig-out", filepath.Join(dir, "kubeconfig"), "--demo-svg", filepath.Join(dir, "timeline.svg"))
+	var stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Close() // the child holds its own copy
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("stderr:\n%s", stderr.String())
+		}
+	})
+	// Read until the timeline starts, as `head` would, then go away.
+	sc := bufio.NewScanner(r)
+	for sc.Scan() && !strings.Contains(sc.Text(), "backlog") {
+	}
+	_ = r.Close()
+	select {
+	case <-exited:
+	case <-time.After(90 * time.Second):
+		t.Fatal("ebb dev --demo still runs 90s after the reader of its output went away")
+	}
+	if left := processesMentioning(t, dir); len(left) > 0 {
+		t.Errorf("processes left behind: %v", left)
 	}
 }

@@ -9,8 +9,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -53,6 +55,13 @@ type devFlags struct {
 // out, and stops everything it started before returning. With f.demo it runs the demo (internal/demo)
 // once ready and returns when the demo ends.
 func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) {
+	// Output piped to a reader that goes away (`ebb dev --demo | head`) must stop ebb dev the way Ctrl-C
+	// does, stopping what it started: by default Go dies of SIGPIPE on such a write, which would leave etcd
+	// and kube-apiserver running.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out, errOut = &stopOnEPIPE{w: out, stop: cancel}, &stopOnEPIPE{w: errOut, stop: cancel}
 	if f.demo && (f.kafkaListen == "" || f.kafkaListen == "0") {
 		return errors.New("--demo needs the Kafka broker: drop --kafka-listen 0")
 	}
@@ -326,4 +335,18 @@ SVG, and stops everything.`,
 	dev.Flags().StringVar(&f.demoSVG, "demo-svg", filepath.Join(".ebb-dev", "demo-timeline.svg"), "With --demo: where to write the timeline's picture")
 	dev.AddCommand(newDevKafkaCommand())
 	return dev
+}
+
+// stopOnEPIPE writes to w, and calls stop when the reader of w has gone (EPIPE).
+type stopOnEPIPE struct {
+	w    io.Writer
+	stop context.CancelFunc
+}
+
+func (s *stopOnEPIPE) Write(b []byte) (int, error) {
+	n, err := s.w.Write(b)
+	if errors.Is(err, syscall.EPIPE) {
+		s.stop()
+	}
+	return n, err
 }
