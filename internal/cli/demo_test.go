@@ -202,7 +202,7 @@ func TestDevDemoOutputClosed(t *testing.T) {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
-			<-exited
+			t.Logf("ebb dev --demo killed: %v", <-exited)
 		}
 		if t.Failed() {
 			t.Logf("stderr:\n%s", stderr.String())
@@ -214,7 +214,9 @@ func TestDevDemoOutputClosed(t *testing.T) {
 	}
 	_ = r.Close()
 	select {
-	case <-exited:
+	case err := <-exited:
+		// Exit status is not asserted: the demo was cut short, which it reports as a failure.
+		t.Logf("ebb dev --demo exited: %v", err)
 	case <-time.After(90 * time.Second):
 		t.Fatal("ebb dev --demo still runs 90s after the reader of its output went away")
 	}
