@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager and kubectl from the Go module proxy (there are no
-# binary downloads on these machines) into a per-user cache keyed by version, and prints that directory.
+# Builds etcd and the Kubernetes binaries (kube-apiserver, kube-controller-manager, kubectl, and for a real
+# node kubelet, kube-scheduler and kube-proxy) from the Go module proxy (there are no binary downloads on
+# these machines) into a per-user cache keyed by version, and prints that directory. The Kubernetes binaries
+# carry version ldflags, so each reports v$EBB_K8S_VERSION (built from the module they would report a
+# placeholder, which kubelet's node status and `kubectl version` show).
 #
 # Idempotent: a second run finds the binaries and prints the directory at once. When KUBEBUILDER_ASSETS
 # names a directory that already holds every binary, that directory is printed instead and nothing is built.
@@ -11,7 +14,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-bins=(etcd kube-apiserver kube-controller-manager kubectl)
+k8s_bins=(kube-apiserver kube-controller-manager kubectl kubelet kube-scheduler kube-proxy)
+bins=(etcd "${k8s_bins[@]}")
 
 has_all() {
 	local b
@@ -64,12 +68,21 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
 	go mod tidy -e
-	go build -trimpath -ldflags='-s -w' -o "$dest/" \
-		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
+	local ldflags='-s -w' pkg b minor=${v#1.}
+	minor=${minor%%.*}
+	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		ldflags+=" -X $pkg.gitVersion=v$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+	done
+	local pkgs=()
+	for b in "${k8s_bins[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+	go build -trimpath -ldflags="$ldflags" -o "$dest/" "${pkgs[@]}"
 }
 
 build_etcd() {
@@ -91,8 +104,11 @@ GO
 if [ ! -x "$dest/etcd" ]; then
 	ebb_with_progress "building etcd v$EBB_ETCD_VERSION (first run only)" build_etcd
 fi
-if ! [ -x "$dest/kube-apiserver" ] || ! [ -x "$dest/kube-controller-manager" ] || ! [ -x "$dest/kubectl" ]; then
-	ebb_with_progress "building kube-apiserver, kube-controller-manager, kubectl v$EBB_K8S_VERSION (first run only, about 6 minutes)" build_k8s
-fi
+for b in "${k8s_bins[@]}"; do
+	if ! [ -x "$dest/$b" ]; then
+		ebb_with_progress "building ${k8s_bins[*]} v$EBB_K8S_VERSION (first run only, about 10 minutes)" build_k8s
+		break
+	fi
+done
 has_all "$dest" || ebb_die "build finished but binaries are missing in $dest"
 printf '%s\n' "$dest"

@@ -9,9 +9,14 @@ ebb_cache_dir() {
 	printf '%s\n' "${EBB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ebb}"
 }
 
-# ebb_control_plane_dir prints where the control-plane binaries of the pinned versions live.
+# EBB_BUILD_RECIPE names the way hack/install-control-plane.sh builds the binaries; it is part of the cache
+# key, so a change of recipe (r2: version ldflags, node binaries) builds anew instead of reusing old ones.
+# internal/localcluster.BuildRecipe holds the same value.
+EBB_BUILD_RECIPE=r2
+
+# ebb_control_plane_dir prints where the Kubernetes and etcd binaries of the pinned versions live.
 ebb_control_plane_dir() {
-	printf '%s/control-plane/k8s-v%s-etcd-v%s\n' "$(ebb_cache_dir)" "$EBB_K8S_VERSION" "$EBB_ETCD_VERSION"
+	printf '%s/control-plane/k8s-v%s-etcd-v%s-%s\n' "$(ebb_cache_dir)" "$EBB_K8S_VERSION" "$EBB_ETCD_VERSION" "$EBB_BUILD_RECIPE"
 }
 
 ebb_log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }

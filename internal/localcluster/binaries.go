@@ -11,6 +11,9 @@ import (
 const (
 	KubernetesVersion = "1.37.2"
 	EtcdVersion       = "3.7.0"
+	// BuildRecipe names the way hack/install-control-plane.sh builds them (hack/lib.sh's EBB_BUILD_RECIPE);
+	// it is part of the cache directory's name.
+	BuildRecipe = "r2"
 )
 
 // Binaries a full local cluster needs.
@@ -30,7 +33,7 @@ func CacheDir() string {
 		}
 		base = filepath.Join(xdg, "ebb")
 	}
-	return filepath.Join(base, "control-plane", fmt.Sprintf("k8s-v%s-etcd-v%s", KubernetesVersion, EtcdVersion))
+	return filepath.Join(base, "control-plane", fmt.Sprintf("k8s-v%s-etcd-v%s-%s", KubernetesVersion, EtcdVersion, BuildRecipe))
 }
 
 // FindBinaries returns the directory holding etcd, kube-apiserver, kube-controller-manager and kubectl:
