@@ -14,9 +14,11 @@ import (
 type Config struct {
 	// Brokers is the number of brokers. Default 1.
 	Brokers int
-	// Port is the first broker's port on 127.0.0.1; the others take the ports after it. Default 0: random
-	// ports.
+	// Port is the first broker's port; the others take the ports after it. Default 0: random ports.
 	Port int
+	// Host is the address the brokers listen on and advertise. Default 127.0.0.1. A real node's pods reach
+	// a broker on the node address (localcluster.NodeIP), and so does this machine.
+	Host string
 	// Topics are created at start, as name -> partitions.
 	Topics map[string]int32
 	// DefaultPartitions is the partition count of automatically created topics. Default 10.
@@ -48,6 +50,16 @@ func Start(cfg Config) (*kfake.Cluster, error) {
 			ports[i] = cfg.Port + i
 		}
 		opts = append(opts, kfake.Ports(ports...))
+	}
+	if cfg.Host != "" && cfg.Host != "127.0.0.1" {
+		host := cfg.Host
+		opts = append(opts, kfake.ListenFn(func(network, address string) (net.Listener, error) {
+			_, port, err := net.SplitHostPort(address)
+			if err != nil {
+				return nil, err
+			}
+			return net.Listen(network, net.JoinHostPort(host, port))
+		}))
 	}
 	if !cfg.NoAutoCreateTopics {
 		opts = append(opts, kfake.AllowAutoTopicCreation())

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -46,6 +44,11 @@ type Options struct {
 	// HPASyncPeriod is the HPA controller's sync period. Default 1s (the real default is 15s).
 	HPASyncPeriod time.Duration
 
+	// Node also runs a real node (containerd, the kubelet, kube-scheduler, kube-proxy and a pod network),
+	// and kube-controller-manager then runs every controller, so Deployments get pods. Needs root; see
+	// NodeOptions. kube-apiserver then listens on NodeIP instead of 127.0.0.1. Default nil: no node.
+	Node *NodeOptions
+
 	// DownscaleStabilization is the HPA controller's default scale-down stabilization window, used by HPAs
 	// without their own behavior. Default 0 (the real default is 5 minutes), so scale-down is observable
 	// quickly; HPAs that set behavior keep their own window.
@@ -62,13 +65,15 @@ type Cluster struct {
 	Dir string
 	// BinDir holds the binaries it runs.
 	BinDir string
+	// Node is the running node, when Options.Node asked for one.
+	Node *Node
 
 	env       *envtest.Environment
 	removeDir bool
 	logs      []*os.File // component logs, closed by Stop
-	kcm       *exec.Cmd
-	kcmExited chan struct{} // closed when kcm exits; kcmErr is set before
-	kcmErr    error
+	kcm       *process
+	// kubeletClient is kube-apiserver's client certificate towards the kubelet, when a node runs.
+	kubeletClient kubeletClientFiles
 }
 
 // Start starts etcd and kube-apiserver with the aggregation layer configured, installs ebb's CRDs and,
@@ -124,6 +129,15 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		api.SecureServing.Address = "127.0.0.1"
 		api.SecureServing.Port = strconv.Itoa(opts.APIServerPort)
 	}
+	if opts.Node != nil {
+		if c.Node, err = prepareNode(ctx, c, opts.Node); err != nil {
+			return nil, err
+		}
+		if err := c.Node.configureAPIServer(api, opts.APIServerPort); err != nil {
+			return nil, err
+		}
+		opts.ControllerManager = true
+	}
 	args := api.Configure()
 	args.Set("requestheader-client-ca-file", pki.CA)
 	args.Set("requestheader-allowed-names", FrontProxyClientName)
@@ -132,6 +146,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	args.Set("requestheader-extra-headers-prefix", "X-Remote-Extra-")
 	args.Set("proxy-client-cert-file", pki.ClientCert)
 	args.Set("proxy-client-key-file", pki.ClientKey)
+	if c.Node != nil {
+		c.Node.apiServerArgs(args, c.kubeletClient)
+	}
 
 	if _, err := c.env.Start(); err != nil {
 		return nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w (logs in %s)", c.BinDir, err, c.Dir)
@@ -154,6 +171,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
+	if c.Node != nil {
+		if err := c.Node.start(ctx, c, opts.Node); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -166,40 +188,22 @@ func (c *Cluster) startControllerManager(ctx context.Context, opts Options) erro
 	if err != nil {
 		return err
 	}
-	// Not CommandContext: the process must outlive ctx's cancellation until Stop stops it in order.
-	cmd := exec.Command(filepath.Join(c.BinDir, "kube-controller-manager"),
-		"--kubeconfig="+c.Kubeconfig,
+	args := []string{
+		"--kubeconfig=" + c.Kubeconfig,
 		"--controllers=horizontal-pod-autoscaler-controller,garbage-collector-controller",
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--use-service-account-credentials=false",
-		"--horizontal-pod-autoscaler-sync-period="+sync.String(),
-		"--horizontal-pod-autoscaler-downscale-stabilization="+opts.DownscaleStabilization.String(),
-	)
-	cmd.Stdout, cmd.Stderr = log, log
-	// Dies with its parent, so an interrupted ebb dev or test binary leaves no orphan behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting kube-controller-manager: %w", err)
+		"--horizontal-pod-autoscaler-sync-period=" + sync.String(),
+		"--horizontal-pod-autoscaler-downscale-stabilization=" + opts.DownscaleStabilization.String(),
 	}
-	c.kcm = cmd
-	c.kcmExited = make(chan struct{})
-	go func() {
-		c.kcmErr = cmd.Wait()
-		close(c.kcmExited)
-	}()
-
+	if c.Node != nil {
+		args = append(args, c.Node.controllerManagerArgs()...)
+	}
 	// Ready when its HPA informers have synced; the log says so only at high verbosity, so watch that it
 	// stays up for a moment and then trust the informers to catch up within a sync period.
-	select {
-	case <-c.kcmExited:
-		c.kcm = nil
-		return fmt.Errorf("kube-controller-manager exited at start (see %s): %w", log.Name(), c.kcmErr)
-	case <-time.After(500 * time.Millisecond):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return nil
+	c.kcm, err = startProcess(ctx, "kube-controller-manager", filepath.Join(c.BinDir, "kube-controller-manager"), args, log, 500*time.Millisecond)
+	return err
 }
 
 // createLog creates a component log in Dir; Stop closes it.
@@ -213,36 +217,29 @@ func (c *Cluster) createLog(name string) (*os.File, error) {
 }
 
 // ControllerManagerRunning reports whether kube-controller-manager is running.
-func (c *Cluster) ControllerManagerRunning() bool {
-	if c.kcm == nil {
-		return false
-	}
-	select {
-	case <-c.kcmExited:
-		return false
-	default:
-		return true
-	}
-}
+func (c *Cluster) ControllerManagerRunning() bool { return c.kcm.running() }
 
 // Stop stops everything Start started, in reverse order, and removes a temporary Dir.
 func (c *Cluster) Stop() error {
 	var errs []error
-	if c.kcm != nil {
-		_ = c.kcm.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.kcmExited:
-		case <-time.After(10 * time.Second):
-			_ = c.kcm.Process.Kill()
-			<-c.kcmExited
+	if c.Node != nil {
+		if err := c.Node.stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stopping the node: %w", err))
 		}
-		c.kcm = nil
 	}
+	c.kcm.stop(10 * time.Second)
+	c.kcm = nil
 	if c.env != nil {
 		if err := c.env.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("stopping control plane: %w", err))
 		}
 		c.env = nil
+	}
+	if c.Node != nil {
+		if err := c.Node.release(); err != nil {
+			errs = append(errs, fmt.Errorf("cleaning up after the node: %w", err))
+		}
+		c.Node = nil
 	}
 	for _, f := range c.logs {
 		_ = f.Close()
