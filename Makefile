@@ -5,6 +5,12 @@ SHELL := /usr/bin/env bash
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X github.com/ebbscale/ebb/internal/version.Version=$(VERSION)
+# Images (hack/image, no Docker daemon): tagged with VERSION, labelled with the commit; every timestamp in
+# them is the commit's time, so one commit builds the same image twice. IMAGE is where image-push pushes.
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+IMAGE_FLAGS = --version '$(VERSION)' --revision '$(REVISION)' --created '$(SOURCE_DATE_EPOCH)'
+IMAGE ?=
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 # Real-component tests start control planes and talk to brokers; give them room on a 2-core machine.
@@ -23,6 +29,19 @@ DEMO_FLAGS ?=
 .PHONY: build
 build: ## Build bin/ebb.
 	go build -ldflags '$(LDFLAGS)' -o bin/ebb ./cmd/ebb
+
+.PHONY: image
+image: ## Build ebb's image, ghcr.io/ebbscale/ebb:$(VERSION), as bin/ebb-image.tar (docker load, ctr import, kind load).
+	go run ./hack/image $(IMAGE_FLAGS) --image ebb
+
+.PHONY: images
+images: ## Build the ebb, pause and example consumer images as bin/{ebb,pause,consumer}-image.tar.
+	go run ./hack/image $(IMAGE_FLAGS) --image ebb,pause,consumer
+
+.PHONY: image-push
+image-push: ## Build ebb's image and push it: make image-push IMAGE=registry.example.com/ebb:v0.1.0.
+	@test -n '$(IMAGE)' || { echo 'make image-push: set IMAGE=registry/name:tag' >&2; exit 1; }
+	go run ./hack/image $(IMAGE_FLAGS) --image ebb --ref '$(IMAGE)' --push
 
 .PHONY: demo
 demo: build ## Run the demo (ebb dev --demo): a burst of events, 0 -> N -> 0 replicas, a live timeline and an SVG of it.

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ebbscale/ebb/internal/testenv"
+)
+
+// rabbitQueues declares queue, dead-lettering into queue+".dlq", and the results queue, deleted at the end.
+func rabbitQueues(t *testing.T, queue string) *amqp.Channel {
+	t.Helper()
+	u, err := url.Parse(testenv.RabbitMQURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.RequireTCP(t, "RabbitMQ", u.Host, "hack/ensure-rabbitmq.sh")
+	conn, err := amqp.Dial(testenv.RabbitMQURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	declare := []struct {
+		name string
+		args amqp.Table
+	}{
+		{queue + ".dlq", nil},
+		{queue + ".results", nil},
+		{queue, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue + ".dlq"}},
+	}
+	for _, q := range declare {
+		if _, err := ch.QueueDeclare(q.name, true, false, false, false, q.args); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, q := range declare {
+			_, _ = ch.QueueDelete(q.name, false, false, false)
+		}
+		_ = conn.Close()
+	})
+	return ch
+}
+
+// publishRabbit publishes one message a key, each confirmed.
+func publishRabbit(t *testing.T, ch *amqp.Channel, queue string, keys []string) {
+	t.Helper()
+	for _, k := range keys {
+		if err := publish(t.Context(), ch, queue, amqp.Publishing{MessageId: k, Body: []byte("payload " + k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// rabbitReader counts the messages of a queue by message ID, in the background.
+type rabbitReader struct {
+	mu       sync.Mutex
+	messages int
+	keys     map[string]int
+}
+
+func readRabbit(t *testing.T, queue string) *rabbitReader {
+	t.Helper()
+	conn, err := amqp.Dial(testenv.RabbitMQURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := ch.Consume(queue, "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rabbitReader{keys: map[string]int{}}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for d := range ds {
+			r.mu.Lock()
+			r.messages++
+			r.keys[d.MessageId]++
+			r.mu.Unlock()
+		}
+	})
+	t.Cleanup(func() { _ = conn.Close(); wg.Wait() })
+	return r
+}
+
+func (r *rabbitReader) distinct() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.keys)
+}
+
+func (r *rabbitReader) snapshot() (messages int, keys map[string]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys = make(map[string]int, len(r.keys))
+	for k, v := range r.keys {
+		keys[k] = v
+	}
+	return r.messages, keys
+}
+
+// TestRabbitMQ: every message is processed once into the results or rejected into the queue's
+// dead-letter queue, about the fail ratio of them, and a duplicate is skipped.
+func TestRabbitMQ(t *testing.T) {
+	queue := testenv.UniqueName(t, "orders")
+	ch := rabbitQueues(t, queue)
+	keys := keysN("k", 300)
+	publishRabbit(t, ch, queue, keys)
+	publishRabbit(t, ch, queue, keys[:10])
+	results, dlq := readRabbit(t, queue+".results"), readRabbit(t, queue+".dlq")
+
+	out, stop := runInProcess(t, config{Broker: "rabbitmq", URL: testenv.RabbitMQURL, Queue: queue, FailRatio: 0.25,
+		Results: queue + ".results", ID: "one", Prefetch: 20, LogEvery: 100 * time.Millisecond})
+	waitFor(t, 30*time.Second, "every key in the results or the dead letters", func() bool {
+		return results.distinct()+dlq.distinct() >= len(keys)
+	})
+	waitFor(t, 10*time.Second, "the duplicates counted", func() bool { return strings.Contains(out.String(), "duplicates=10") })
+	stop()
+
+	nResults, resultKeys := results.snapshot()
+	_, dlqKeys := dlq.snapshot()
+	for _, k := range keys {
+		_, inResults := resultKeys[k]
+		_, inDLQ := dlqKeys[k]
+		if inResults == inDLQ {
+			t.Errorf("key %s: in results %v, in dead letters %v; want exactly one", k, inResults, inDLQ)
+		}
+	}
+	if nResults != len(resultKeys) {
+		t.Errorf("%d results for %d keys: a duplicate was processed again", nResults, len(resultKeys))
+	}
+	if share := float64(len(dlqKeys)) / float64(len(keys)); share < 0.15 || share > 0.35 {
+		t.Errorf("%.2f of the messages dead-lettered, want about 0.25", share)
+	}
+}
+
+// TestRabbitMQDeadLetterQueue: with --dead-letter the consumer publishes failed messages there itself.
+func TestRabbitMQDeadLetterQueue(t *testing.T) {
+	queue := testenv.UniqueName(t, "dl")
+	ch := rabbitQueues(t, queue)
+	own := queue + ".own-dlq"
+	t.Cleanup(func() { _, _ = ch.QueueDelete(own, false, false, false) })
+	keys := keysN("d", 100)
+	publishRabbit(t, ch, queue, keys)
+	_, stop := runInProcess(t, config{Broker: "rabbitmq", URL: testenv.RabbitMQURL, Queue: queue, FailRatio: 1,
+		DeadLetter: own, ID: "one", Prefetch: 20, LogEvery: time.Second})
+	waitFor(t, 30*time.Second, "the queue drained", func() bool {
+		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, amqp.Table{"x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue + ".dlq"})
+		return err == nil && q.Messages == 0
+	})
+	stop()
+	waitFor(t, 10*time.Second, "every message in the consumer's dead-letter queue", func() bool {
+		q, err := ch.QueueDeclarePassive(own, true, false, false, false, nil)
+		return err == nil && q.Messages == len(keys)
+	})
+}
+
+// TestRabbitMQSIGTERM: a replica stopped mid-stream exits 0 soon, and what it had not acked goes to the
+// next one: every key ends in the results.
+func TestRabbitMQSIGTERM(t *testing.T) {
+	queue := testenv.UniqueName(t, "term")
+	ch := rabbitQueues(t, queue)
+	keys := keysN("s", 200)
+	publishRabbit(t, ch, queue, keys)
+	results := readRabbit(t, queue+".results")
+	args := []string{"--broker", "rabbitmq", "--url", testenv.RabbitMQURL, "--queue", queue, "--rate", "200",
+		"--results", queue + ".results", "--log-every", "200ms"}
+
+	first := startProcess(t, append(args, "--id", "first")...)
+	waitFor(t, 30*time.Second, "the first replica to process some", func() bool { return results.distinct() >= 40 })
+	took := first.terminate(t)
+	byFirst := results.distinct()
+	if byFirst >= len(keys) {
+		t.Fatalf("the first replica processed everything before SIGTERM; nothing tested")
+	}
+	second := startProcess(t, append(args, "--id", "second")...)
+	waitFor(t, 30*time.Second, fmt.Sprintf("all %d keys in the results", len(keys)), func() bool {
+		return results.distinct() >= len(keys)
+	})
+	second.terminate(t)
+	n, got := results.snapshot()
+	t.Logf("first replica: %d keys, stopped in %v; %d results for %d keys", byFirst, took, n, len(got))
+}
