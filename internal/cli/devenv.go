@@ -16,19 +16,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/textlogger"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/ebbscale/ebb/controller"
 	"github.com/ebbscale/ebb/hack"
-	"github.com/ebbscale/ebb/internal/app"
 	"github.com/ebbscale/ebb/internal/demo"
 	"github.com/ebbscale/ebb/internal/devkafka"
+	"github.com/ebbscale/ebb/internal/ebbinstall"
 	"github.com/ebbscale/ebb/internal/localcluster"
-	"github.com/ebbscale/ebb/metricsapi"
-	"github.com/ebbscale/ebb/metricstore"
 )
 
 // devFlags are the flags of `ebb dev`.
@@ -48,6 +44,11 @@ type devFlags struct {
 	demoCool    time.Duration
 	demoTimeout time.Duration
 	demoSVG     string
+
+	// node runs a real node and ebb as pods on it (when this machine can; else it says why and goes on
+	// without); imageArchives are loaded on it.
+	node          bool
+	imageArchives []string
 }
 
 // runDev runs the development environment until ctx ends: a control plane with the HPA controller, a
@@ -115,14 +116,30 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 	if err != nil {
 		return err
 	}
+	var node *nodeImages
+	if f.node {
+		if why := devNodeUnsupported(bin); why != nil {
+			_, _ = fmt.Fprintf(errOut, "ebb dev: no node, so no pods: %v; ebb runs in this process instead\n", why)
+		} else if node, err = buildDevImages(ctx, filepath.Join(f.dir, "images"), f.imageArchives, errOut); err != nil {
+			return err
+		}
+	} else if len(f.imageArchives) > 0 {
+		return errors.New("--image-archive needs --node")
+	}
 	clusterDir, err := os.MkdirTemp(f.dir, "cluster-")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = os.RemoveAll(clusterDir) }()
 
-	_, _ = fmt.Fprintln(errOut, "ebb dev: starting etcd, kube-apiserver and kube-controller-manager")
-	cluster, err := localcluster.Start(ctx, localcluster.Options{BinDir: bin, Dir: clusterDir, APIServerPort: f.apiPort, ControllerManager: true})
+	opts := localcluster.Options{BinDir: bin, Dir: clusterDir, APIServerPort: f.apiPort, ControllerManager: true}
+	if node != nil {
+		opts.Node = &localcluster.NodeOptions{SandboxImage: node.refs["pause"], ImageArchives: node.archives}
+		_, _ = fmt.Fprintln(errOut, "ebb dev: starting etcd, kube-apiserver, kube-controller-manager and a node (containerd, kubelet, kube-scheduler, kube-proxy)")
+	} else {
+		_, _ = fmt.Fprintln(errOut, "ebb dev: starting etcd, kube-apiserver and kube-controller-manager")
+	}
+	cluster, err := localcluster.Start(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("starting the control plane: %w", err)
 	}
@@ -138,7 +155,12 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 		if err != nil {
 			return fmt.Errorf("--kafka-listen: %w", err)
 		}
-		k, err := devkafka.Start(devkafka.Config{Port: port})
+		cfg := devkafka.Config{Port: port}
+		if node != nil {
+			// Pods reach the node address, not this machine's loopback; this machine reaches both.
+			cfg.Host = localcluster.NodeIP.String()
+		}
+		k, err := devkafka.Start(cfg)
 		if err != nil {
 			return fmt.Errorf("starting the Kafka broker on %s: %w", f.kafkaListen, err)
 		}
@@ -146,40 +168,38 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 		kafkaAddr = strings.Join(k.ListenAddrs(), ",")
 	}
 
-	// ebb itself: the controller and the metrics API server, in this process.
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	fs := pflag.NewFlagSet("ebb", pflag.ContinueOnError)
-	store := metricstore.New()
-	adapter := metricsapi.NewAdapter(metricsapi.NewProvider(store), fs)
-	if err := fs.Parse(metricsapi.LocalFlags(port, filepath.Join(clusterDir, "ebb-certs"), cluster.Kubeconfig)); err != nil {
-		return err
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- app.Run(runCtx, app.Options{
-			Config: cluster.Config, Store: store, Controller: true, Registry: Registry(), MetricsAPI: adapter,
-			MetricsBindAddress: "127.0.0.1:0", HealthProbeBindAddress: "0", ControllerMetrics: controller.NewMetrics(nil),
-		})
-	}()
-	defer func() {
-		stop()
-		if rerr := <-done; rerr != nil && !errors.Is(rerr, context.Canceled) && err == nil {
-			err = rerr
+	// ebb itself: as pods installed from manifests/ on the node, or the controller and the metrics API
+	// server in this process. done reports the in-process ebb's end; it stays nil (never ready) with a node.
+	var done chan error
+	if node != nil {
+		if err := installDevEbb(ctx, cluster, node, f.dir, errOut); err != nil {
+			return err
 		}
-	}()
-	if err := cluster.RegisterExternalMetrics(ctx, port); err != nil {
-		return fmt.Errorf("registering ebb's external metrics API: %w", err)
+	} else {
+		done = make(chan error, 1)
+		stop, err := runDevEbb(ctx, cluster, clusterDir, done)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			stop()
+			if rerr := <-done; rerr != nil && !errors.Is(rerr, context.Canceled) && err == nil {
+				err = rerr
+			}
+		}()
 	}
 
 	if err := copyFile(cluster.Kubeconfig, f.kubeconfigOut); err != nil {
 		return fmt.Errorf("--kubeconfig-out: %w", err)
 	}
 	var extra []string
-	if kafkaAddr != "" {
+	if node != nil {
+		extra = append(extra, fmt.Sprintf("ebb runs as 2 pods in %s from manifests/ with image %s", ebbinstall.Namespace, node.refs["ebb"]))
+	}
+	switch {
+	case kafkaAddr != "" && node != nil:
+		extra = append(extra, "Kafka at "+kafkaAddr+" for pods and this machine")
+	case kafkaAddr != "":
 		extra = append(extra, "Kafka at "+kafkaAddr)
 	}
 	// RabbitMQ is not ebb dev's to start or stop (it is a system service, often shared); ebb dev says
@@ -333,6 +353,8 @@ SVG, and stops everything.`,
 	dev.Flags().DurationVar(&f.demoCool, "demo-cooldown", 0, "With --demo: the ScaledConsumer's cooldownPeriod (0: the sample's, 15s)")
 	dev.Flags().DurationVar(&f.demoTimeout, "demo-timeout", 10*time.Minute, "With --demo: give up when the loop is not back at 0 by then")
 	dev.Flags().StringVar(&f.demoSVG, "demo-svg", filepath.Join(".ebb-dev", "demo-timeline.svg"), "With --demo: where to write the timeline's picture")
+	dev.Flags().BoolVar(&f.node, "node", false, "Also run a real node (containerd, kubelet, kube-scheduler, kube-proxy; needs root and a checkout of ebb) and run ebb on it as pods installed from manifests/ with an image built from source, instead of in this process; the Kafka broker then listens on the node address, which pods and this machine both reach. Without root it says why and goes on without a node")
+	dev.Flags().StringArrayVar(&f.imageArchives, "image-archive", nil, "With --node: an image archive (docker save or OCI) to load on the node, e.g. your consumer's; repeatable. Pods run it with imagePullPolicy Never or IfNotPresent")
 	dev.AddCommand(newDevKafkaCommand())
 	return dev
 }

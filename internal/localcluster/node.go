@@ -59,8 +59,9 @@ var (
 	cniBinDir        = "/usr/lib/cni"
 )
 
-// checkNodeSupported says why this machine cannot run a node, or nil.
-func checkNodeSupported(binDir string) error {
+// CheckNode says why this machine cannot run a node with the binaries in binDir (an error wrapping
+// ErrNodeUnsupported that says what to do), or nil.
+func CheckNode(binDir string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("%w: a node needs root (containerd, the kubelet and the pod network change the host)", ErrNodeUnsupported)
 	}
@@ -89,7 +90,7 @@ func checkNodeSupported(binDir string) error {
 // prepareNode claims the host (one node per machine at a time; a second waits), cleans up after a run
 // that died, and creates the bridge, so that kube-apiserver can listen on the node address.
 func prepareNode(ctx context.Context, c *Cluster, opts *NodeOptions) (*Node, error) {
-	if err := checkNodeSupported(c.BinDir); err != nil {
+	if err := CheckNode(c.BinDir); err != nil {
 		return nil, err
 	}
 	if opts.SandboxImage == "" {

@@ -1,0 +1,480 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
+	"github.com/ebbscale/ebb/internal/app"
+	"github.com/ebbscale/ebb/internal/devkafka"
+	"github.com/ebbscale/ebb/internal/ebbinstall"
+	"github.com/ebbscale/ebb/internal/localcluster"
+	"github.com/ebbscale/ebb/internal/testenv"
+)
+
+// podsEnv is a cluster with a real node, ebb installed from manifests/ as two pods, and the brokers the
+// pods can reach on the node address.
+type podsEnv struct {
+	*testenv.Env
+	imgs      *testenv.Images
+	kafka     string // bootstrap servers on the node address
+	rabbitURL string // RabbitMQ's AMQP URL through a relay on the node address
+}
+
+// TestPods is the whole loop as users run it: ebb's image, installed with kubectl apply -k from its own
+// manifests under the generated RBAC, two replicas and one leader, serving the external metrics API from a
+// pod; consumers that are real pods, woken from 0 by a burst, scaled by the real HPA, draining the backlog
+// with nothing lost, and returned to 0; and the leader pod deleted mid-run without the target ever going
+// to 0 while a backlog remains.
+func TestPods(t *testing.T) {
+	testenv.RequireNode(t)
+	testenv.RequireTCP(t, "RabbitMQ", "127.0.0.1:5672", "hack/ensure-rabbitmq.sh")
+	ctx := t.Context()
+	imgs, err := testenv.BuildImages(ctx, t.TempDir(), "ebb", "pause", "consumer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := testenv.Start(t, localcluster.Options{Node: imgs.NodeOptions()})
+	k, err := devkafka.Start(devkafka.Config{Host: localcluster.NodeIP.String(), DefaultPartitions: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	relay := testenv.Relay(t, net.JoinHostPort(localcluster.NodeIP.String(), "0"), "127.0.0.1:5672")
+	e := &podsEnv{Env: env, imgs: imgs, kafka: strings.Join(k.ListenAddrs(), ","), rabbitURL: "amqp://guest:guest@" + relay + "/"}
+
+	start := time.Now()
+	if err := ebbinstall.Apply(ctx, ebbinstall.Options{
+		Kubectl: filepath.Join(env.BinDir, "kubectl"), Kubeconfig: env.Kubeconfig, Manifests: "../manifests",
+		OverlayDir: filepath.Join(t.TempDir(), "overlay"), Image: imgs.Refs["ebb"],
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ebbinstall.WaitReady(ctx, env.Config, 3*time.Minute); err != nil {
+		e.dumpEbb(t)
+		t.Fatal(err)
+	}
+	t.Logf("ebb installed and serving in %s", time.Since(start).Round(100*time.Millisecond))
+	e.checkInstall(t)
+
+	t.Run("kafka", e.testKafka)
+	t.Run("rabbitmq", e.testRabbitMQ)
+}
+
+// checkInstall: two ebb pods Running and Ready under the ServiceAccount of the manifests, one of them
+// holding the leader Lease.
+func (e *podsEnv) checkInstall(t *testing.T) {
+	pods := e.ebbPods(t)
+	if len(pods) != 2 {
+		t.Fatalf("ebb pods: %d, want 2", len(pods))
+	}
+	for _, p := range pods {
+		if p.Spec.ServiceAccountName != "ebb" || p.Status.Phase != corev1.PodRunning || !podReady(&p) {
+			t.Errorf("pod %s: service account %q, phase %s, ready %v; want ebb, Running, true", p.Name, p.Spec.ServiceAccountName, p.Status.Phase, podReady(&p))
+		}
+		if p.Spec.Containers[0].Image != e.imgs.Refs["ebb"] {
+			t.Errorf("pod %s runs %s, want %s", p.Name, p.Spec.Containers[0].Image, e.imgs.Refs["ebb"])
+		}
+	}
+	leader := e.leader(t, time.Minute)
+	if leader != pods[0].Name && leader != pods[1].Name {
+		t.Errorf("leader %q is neither ebb pod (%s, %s)", leader, pods[0].Name, pods[1].Name)
+	}
+}
+
+func (e *podsEnv) ebbPods(t *testing.T) []corev1.Pod {
+	t.Helper()
+	list := &corev1.PodList{}
+	if err := e.Client.List(t.Context(), list, client.InNamespace(ebbinstall.Namespace), client.MatchingLabels{"app.kubernetes.io/name": "ebb"}); err != nil {
+		t.Fatal(err)
+	}
+	var live []corev1.Pod
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil {
+			live = append(live, p)
+		}
+	}
+	return live
+}
+
+// leader waits for a live holder of ebb's leader Lease and returns its pod's name.
+func (e *podsEnv) leader(t *testing.T, timeout time.Duration) string {
+	t.Helper()
+	var holder string
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		l := &coordinationv1.Lease{}
+		if err := e.Client.Get(ctx, types.NamespacedName{Namespace: ebbinstall.Namespace, Name: app.DefaultLeaderElectionID}, l); err != nil || l.Spec.HolderIdentity == nil {
+			return false, nil
+		}
+		holder, _, _ = strings.Cut(*l.Spec.HolderIdentity, "_")
+		for _, p := range e.ebbPods(t) {
+			if p.Name == holder {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("no live ebb pod holds the leader Lease (last holder %q): %v", holder, err)
+	}
+	return holder
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// consumerDeployment runs the example consumer with env, at 0 replicas.
+func (e *podsEnv) consumerDeployment(ns string, env map[string]string) *appsv1.Deployment {
+	d := testenv.Deployment(ns, "consumer", 0)
+	c := &d.Spec.Template.Spec.Containers[0]
+	c.Image, c.ImagePullPolicy = e.imgs.Refs["consumer"], corev1.PullNever
+	c.Command, c.Args = nil, nil
+	for k, v := range env {
+		c.Env = append(c.Env, corev1.EnvVar{Name: k, Value: v})
+	}
+	c.Env = append(c.Env, corev1.EnvVar{Name: "CONSUMER_ID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}})
+	return d
+}
+
+// watchReplicas samples the target's replicas and Running pods every 200 ms until stop is called, and
+// records the lowest replica count seen while backlog() was above 0 and the most pods Running at once.
+type replicaWatch struct {
+	mu             sync.Mutex
+	minWithBacklog int32
+	maxRunning     int
+	stop           func()
+	done           chan struct{}
+}
+
+func (e *podsEnv) watchReplicas(t *testing.T, ns string, backlog func() int64) *replicaWatch {
+	ctx, cancel := context.WithCancel(t.Context())
+	w := &replicaWatch{minWithBacklog: 1 << 30, stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for ctx.Err() == nil {
+			d := &appsv1.Deployment{}
+			if err := e.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "consumer"}, d); err == nil {
+				pods := &corev1.PodList{}
+				_ = e.Client.List(ctx, pods, client.InNamespace(ns))
+				running := 0
+				for _, p := range pods.Items {
+					if p.Status.Phase == corev1.PodRunning {
+						running++
+					}
+				}
+				b := backlog()
+				w.mu.Lock()
+				if b > 0 && *d.Spec.Replicas < w.minWithBacklog && w.maxRunning > 0 {
+					w.minWithBacklog = *d.Spec.Replicas
+				}
+				if running > w.maxRunning {
+					w.maxRunning = running
+				}
+				w.mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-w.done })
+	return w
+}
+
+func (w *replicaWatch) result() (minWithBacklog int32, maxRunning int) {
+	w.stop()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.minWithBacklog, w.maxRunning
+}
+
+// waitReplicas waits for the target's spec.replicas to satisfy ok.
+func (e *podsEnv) waitReplicas(t *testing.T, ns, what string, timeout time.Duration, ok func(int32) bool) {
+	t.Helper()
+	var got int32 = -1
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		d := &appsv1.Deployment{}
+		if err := e.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "consumer"}, d); err != nil {
+			return false, nil
+		}
+		got = *d.Spec.Replicas
+		return ok(got), nil
+	})
+	if err != nil {
+		e.dumpEbb(t)
+		t.Fatalf("%s: consumer has %d replicas: %v", what, got, err)
+	}
+}
+
+func (e *podsEnv) newNamespace(t *testing.T, prefix string) string {
+	t.Helper()
+	ns := testenv.UniqueName(t, prefix)
+	if err := e.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+func scaledConsumer(ns string, trigger ebbv1.Trigger) *ebbv1.ScaledConsumer {
+	return &ebbv1.ScaledConsumer{
+		ObjectMeta: metav1.ObjectMeta{Name: "consumer", Namespace: ns},
+		Spec: ebbv1.ScaledConsumerSpec{
+			ScaleTargetRef:  ebbv1.ScaleTargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "consumer"},
+			MaxReplicas:     ptr[int32](4),
+			PollingInterval: &metav1.Duration{Duration: time.Second},
+			CooldownPeriod:  &metav1.Duration{Duration: 5 * time.Second},
+			Triggers:        []ebbv1.Trigger{trigger},
+		},
+	}
+}
+
+// dumpEbb logs ebb's pods and the tail of their logs, for a failure.
+func (e *podsEnv) dumpEbb(t *testing.T) {
+	t.Helper()
+	kubectl := filepath.Join(e.BinDir, "kubectl")
+	for _, args := range [][]string{
+		{"get", "pods,deployments,hpa,scaledconsumers", "-A", "-o", "wide"},
+		{"logs", "-n", ebbinstall.Namespace, "-l", "app.kubernetes.io/name=ebb", "--tail=40", "--prefix"},
+		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
+	} {
+		out, _ := exec.Command(kubectl, append([]string{"--kubeconfig", e.Kubeconfig}, args...)...).CombinedOutput()
+		t.Logf("kubectl %s:\n%s", strings.Join(args, " "), out)
+	}
+}
+
+func (e *podsEnv) testKafka(t *testing.T) {
+	ctx := t.Context()
+	ns := e.newNamespace(t, "kafka")
+	topic, group, results := ns+"-orders", ns+"-workers", ns+"-done"
+	const n = 1200
+	if err := e.Client.Create(ctx, e.consumerDeployment(ns, map[string]string{
+		"CONSUMER_BROKER": "kafka", "CONSUMER_BROKERS": e.kafka, "CONSUMER_TOPIC": topic, "CONSUMER_GROUP": group,
+		"CONSUMER_RESULTS": results, "CONSUMER_RATE": "40",
+	})); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Client.Create(ctx, scaledConsumer(ns, ebbv1.Trigger{Name: "lag", Type: "kafka", Metadata: map[string]string{
+		"bootstrapServers": e.kafka, "consumerGroup": group, "topic": topic, "lagThreshold": "50", "offsetResetPolicy": "earliest",
+	}})); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(e.kafka, ",")...), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	// Results are read from the start, all along, counting distinct keys.
+	seen := newKeySet()
+	rcl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(e.kafka, ",")...), kgo.ConsumeTopics(results),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rcl.Close)
+	readCtx, stopRead := context.WithCancel(ctx)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		for readCtx.Err() == nil {
+			rcl.PollFetches(readCtx).EachRecord(func(r *kgo.Record) { seen.add(string(r.Key)) })
+		}
+	}()
+	t.Cleanup(func() { stopRead(); <-readDone })
+
+	w := e.watchReplicas(t, ns, func() int64 { return n - int64(seen.len()) })
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Key: fmt.Appendf(nil, "order-%d", i), Value: []byte("order")}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	e.waitReplicas(t, ns, "woken by the burst", time.Minute, func(r int32) bool { return r >= 1 })
+	e.waitReplicas(t, ns, "scaled out by the HPA", time.Minute, func(r int32) bool { return r >= 2 })
+
+	// The leader goes away mid-run: the other replica takes over within the lease duration (15 s) plus a
+	// retry period, and the HPA keeps getting values.
+	leader := e.leader(t, 10*time.Second)
+	if err := e.Client.Delete(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ebbinstall.Namespace, Name: leader}}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	next := e.waitNewLeader(t, leader, 30*time.Second)
+	t.Logf("leader %s deleted; %s took over after %s", leader, next, time.Since(deleted).Round(100*time.Millisecond))
+
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 4*time.Minute, true, func(context.Context) (bool, error) {
+		return seen.len() == n, nil
+	})
+	if err != nil {
+		e.dumpEbb(t)
+		t.Fatalf("consumed %d distinct messages of %d: %v", seen.len(), n, err)
+	}
+	e.waitReplicas(t, ns, "back to zero after the cooldown", 2*time.Minute, func(r int32) bool { return r == 0 })
+	minWithBacklog, maxRunning := w.result()
+	if minWithBacklog == 0 {
+		t.Errorf("the consumer went to 0 replicas while a backlog remained")
+	}
+	if maxRunning < 2 {
+		t.Errorf("at most %d consumer pods ran at once, want 2 or more", maxRunning)
+	}
+	t.Logf("kafka: %d messages consumed at least once each; up to %d pods Running at once", n, maxRunning)
+}
+
+func (e *podsEnv) waitNewLeader(t *testing.T, old string, timeout time.Duration) string {
+	t.Helper()
+	var holder string
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		l := &coordinationv1.Lease{}
+		if err := e.Client.Get(ctx, types.NamespacedName{Namespace: ebbinstall.Namespace, Name: app.DefaultLeaderElectionID}, l); err != nil || l.Spec.HolderIdentity == nil {
+			return false, nil
+		}
+		holder, _, _ = strings.Cut(*l.Spec.HolderIdentity, "_")
+		return holder != "" && holder != old, nil
+	})
+	if err != nil {
+		e.dumpEbb(t)
+		t.Fatalf("no new leader within %s of deleting %s (holder %q): %v", timeout, old, holder, err)
+	}
+	return holder
+}
+
+func (e *podsEnv) testRabbitMQ(t *testing.T) {
+	ctx := t.Context()
+	ns := e.newNamespace(t, "rabbit")
+	queue, results := ns+"-orders", ns+"-done"
+	const n = 800
+	conn, err := amqp.Dial(testenv.RabbitMQURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{queue, results} {
+		if _, err := ch.QueueDeclare(q, true, false, false, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		if c, err := amqp.Dial(testenv.RabbitMQURL); err == nil {
+			if dch, err := c.Channel(); err == nil {
+				_, _ = dch.QueueDelete(queue, false, false, false)
+				_, _ = dch.QueueDelete(results, false, false, false)
+			}
+			_ = c.Close()
+		}
+	})
+	if err := e.Client.Create(ctx, e.consumerDeployment(ns, map[string]string{
+		"CONSUMER_BROKER": "rabbitmq", "CONSUMER_URL": e.rabbitURL, "CONSUMER_QUEUE": queue,
+		"CONSUMER_RESULTS": results, "CONSUMER_RATE": "40",
+	})); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "rabbit", Namespace: ns}, StringData: map[string]string{"host": e.rabbitURL}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Client.Create(ctx, &ebbv1.TriggerAuthentication{ObjectMeta: metav1.ObjectMeta{Name: "rabbit", Namespace: ns},
+		Spec: ebbv1.TriggerAuthenticationSpec{SecretTargetRef: []ebbv1.SecretTargetRef{{Parameter: "host", Name: "rabbit", Key: "host"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Client.Create(ctx, scaledConsumer(ns, ebbv1.Trigger{Name: "depth", Type: "rabbitmq", AuthenticationRef: &ebbv1.AuthenticationRef{Name: "rabbit"},
+		Metadata: map[string]string{"queueName": queue, "mode": "QueueLength", "value": "50"}})); err != nil {
+		t.Fatal(err)
+	}
+
+	seen := newKeySet()
+	deliveries, err := ch.Consume(results, "", true, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for d := range deliveries {
+			seen.add(d.MessageId)
+		}
+	}()
+	w := e.watchReplicas(t, ns, func() int64 { return n - int64(seen.len()) })
+	pch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		conf, err := pch.PublishWithDeferredConfirmWithContext(ctx, "", queue, false, false,
+			amqp.Publishing{MessageId: fmt.Sprintf("order-%d", i), Body: []byte("order"), DeliveryMode: amqp.Persistent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == n-1 {
+			if ok, err := conf.WaitContext(ctx); !ok || err != nil {
+				t.Fatalf("publish not confirmed: %v", err)
+			}
+		}
+	}
+	e.waitReplicas(t, ns, "woken by the burst", time.Minute, func(r int32) bool { return r >= 1 })
+	e.waitReplicas(t, ns, "scaled out by the HPA", time.Minute, func(r int32) bool { return r >= 2 })
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 4*time.Minute, true, func(context.Context) (bool, error) {
+		return seen.len() == n, nil
+	})
+	if err != nil {
+		e.dumpEbb(t)
+		t.Fatalf("consumed %d distinct messages of %d: %v", seen.len(), n, err)
+	}
+	e.waitReplicas(t, ns, "back to zero after the cooldown", 2*time.Minute, func(r int32) bool { return r == 0 })
+	minWithBacklog, maxRunning := w.result()
+	if minWithBacklog == 0 {
+		t.Errorf("the consumer went to 0 replicas while a backlog remained")
+	}
+	if maxRunning < 2 {
+		t.Errorf("at most %d consumer pods ran at once, want 2 or more", maxRunning)
+	}
+	t.Logf("rabbitmq: %d messages consumed at least once each; up to %d pods Running at once", n, maxRunning)
+}
+
+// keySet is a set of message keys, safe for concurrent use.
+type keySet struct {
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+func newKeySet() *keySet { return &keySet{keys: map[string]bool{}} }
+
+func (s *keySet) add(k string) {
+	s.mu.Lock()
+	s.keys[k] = true
+	s.mu.Unlock()
+}
+
+func (s *keySet) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys)
+}
