@@ -93,6 +93,10 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	} else if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, err
 	}
+	// Components get paths in flags and configuration files, and some run in other directories.
+	if c.Dir, err = filepath.Abs(c.Dir); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			_ = c.Stop()
