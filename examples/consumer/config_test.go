@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,5 +84,13 @@ func TestDecideRemembersKeys(t *testing.T) {
 	}
 	if s := p.summary(); s != "processed=2 failed=0 duplicates=1" {
 		t.Errorf("summary %q", s)
+	}
+}
+
+func TestParseConfigHelp(t *testing.T) {
+	_, err := parseConfig([]string{"--help"}, func(string) string { return "" })
+	var help *helpError
+	if !errors.As(err, &help) || !strings.Contains(help.usage, "$CONSUMER_FAIL_RATIO") {
+		t.Errorf("--help: %v, want the usage with the environment variables", err)
 	}
 }
