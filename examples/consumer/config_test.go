@@ -94,3 +94,20 @@ func TestParseConfigHelp(t *testing.T) {
 		t.Errorf("--help: %v, want the usage with the environment variables", err)
 	}
 }
+
+func TestPollSize(t *testing.T) {
+	for _, tc := range []struct {
+		prefetch int
+		rate     float64
+		want     int
+	}{
+		{prefetch: 10, rate: 0, want: 10},
+		{prefetch: 10, rate: 100, want: 10},
+		{prefetch: 100, rate: 2, want: 10},
+		{prefetch: 10, rate: 0.01, want: 1},
+	} {
+		if got := pollSize(tc.prefetch, tc.rate); got != tc.want {
+			t.Errorf("pollSize(%d, %v) = %d, want %d", tc.prefetch, tc.rate, got, tc.want)
+		}
+	}
+}
