@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ebbscale/ebb/internal/imagebuild"
 	"github.com/ebbscale/ebb/internal/localcluster"
 	"github.com/ebbscale/ebb/internal/testenv"
 )
@@ -111,6 +113,38 @@ func grantKey(namespace, group, resource, verb string) string {
 		group = "(core)"
 	}
 	return namespace + " " + group + " " + resource + " " + verb
+}
+
+// TestKustomizationSetsTheImage: the kustomization's images: entry names the image the Deployment runs and
+// the one `make image` builds, so changing its newName/newTag changes what runs.
+func TestKustomizationSetsTheImage(t *testing.T) {
+	var k struct {
+		Images []struct {
+			Name    string `json:"name"`
+			NewName string `json:"newName"`
+			NewTag  string `json:"newTag"`
+		} `json:"images"`
+	}
+	b, err := os.ReadFile("kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &k); err != nil {
+		t.Fatalf("kustomization.yaml: %v", err)
+	}
+	b, err = os.ReadFile("deployment.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deploy appsv1.Deployment
+	if err := yaml.Unmarshal(bytes.SplitN(b, []byte("\n---\n"), 2)[0], &deploy); err != nil {
+		t.Fatalf("deployment.yaml: %v", err)
+	}
+	image, _, _ := strings.Cut(deploy.Spec.Template.Spec.Containers[0].Image, ":")
+	if len(k.Images) != 1 || k.Images[0].Name != image || k.Images[0].Name != imagebuild.EbbRepository || k.Images[0].NewTag == "" {
+		t.Errorf("kustomization images %+v, want one entry for %s (deployment.yaml's, and make image's %s) with a newTag",
+			k.Images, image, imagebuild.EbbRepository)
+	}
 }
 
 // TestKustomizationListsEveryFile keeps kustomization.yaml in step with the generated directories.

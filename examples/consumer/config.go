@@ -51,7 +51,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	set := map[string]bool{}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return config{}, errors.New(usage(fs))
+			return config{}, &helpError{usage(fs)}
 		}
 		return config{}, fmt.Errorf("%w\n%s", err, usage(fs))
 	}
@@ -100,6 +100,11 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	return cfg, errors.Join(errs...)
 }
+
+// helpError is the answer to --help: the usage, for stdout.
+type helpError struct{ usage string }
+
+func (e *helpError) Error() string { return e.usage }
 
 func envName(flagName string) string {
 	return "CONSUMER_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))

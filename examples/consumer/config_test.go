@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,5 +84,30 @@ func TestDecideRemembersKeys(t *testing.T) {
 	}
 	if s := p.summary(); s != "processed=2 failed=0 duplicates=1" {
 		t.Errorf("summary %q", s)
+	}
+}
+
+func TestParseConfigHelp(t *testing.T) {
+	_, err := parseConfig([]string{"--help"}, func(string) string { return "" })
+	var help *helpError
+	if !errors.As(err, &help) || !strings.Contains(help.usage, "$CONSUMER_FAIL_RATIO") {
+		t.Errorf("--help: %v, want the usage with the environment variables", err)
+	}
+}
+
+func TestPollSize(t *testing.T) {
+	for _, tc := range []struct {
+		prefetch int
+		rate     float64
+		want     int
+	}{
+		{prefetch: 10, rate: 0, want: 10},
+		{prefetch: 10, rate: 100, want: 10},
+		{prefetch: 100, rate: 2, want: 10},
+		{prefetch: 10, rate: 0.01, want: 1},
+	} {
+		if got := pollSize(tc.prefetch, tc.rate); got != tc.want {
+			t.Errorf("pollSize(%d, %v) = %d, want %d", tc.prefetch, tc.rate, got, tc.want)
+		}
 	}
 }

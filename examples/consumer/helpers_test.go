@@ -1,78 +1,27 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ebbscale/ebb/internal/testenv"
 )
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds this command once per test process.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "consumer-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "consumer")
-		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
-			buildErr = &buildError{err: err, out: out}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-type buildError struct {
-	err error
-	out []byte
-}
-
-func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + string(e.out) }
-
-// syncBuffer is a bytes.Buffer safe for a process's output and a test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // process is the consumer running as a subprocess.
 type process struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testenv.Buffer
 	done chan error
 }
 
 func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary(t), args...), out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &process{cmd: exec.Command(testenv.GoBinary(t, "./examples/consumer"), args...), out: &testenv.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -107,10 +56,10 @@ func (p *process) terminate(t *testing.T) time.Duration {
 
 // runInProcess runs the consumer until the returned stop is called, which waits for it and fails the
 // test on an error.
-func runInProcess(t *testing.T, cfg config) (out *syncBuffer, stop func()) {
+func runInProcess(t *testing.T, cfg config) (out *testenv.Buffer, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	out = &syncBuffer{}
+	out = &testenv.Buffer{}
 	errc := make(chan error, 1)
 	go func() { errc <- run(ctx, cfg, out) }()
 	var once sync.Once
@@ -135,5 +84,66 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// tally counts the messages of a results or dead-letter sink by key; readers add to it in the background.
+type tally struct {
+	mu       sync.Mutex
+	messages int
+	keys     map[string]int
+}
+
+func newTally() *tally { return &tally{keys: map[string]int{}} }
+
+func (r *tally) add(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.messages++
+	r.keys[key]++
+}
+
+func (r *tally) distinct() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.keys)
+}
+
+func (r *tally) snapshot() (messages int, keys map[string]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys = make(map[string]int, len(r.keys))
+	for k, v := range r.keys {
+		keys[k] = v
+	}
+	return r.messages, keys
+}
+
+func keysN(prefix string, n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = prefix + "-" + strconv.Itoa(i)
+	}
+	return keys
+}
+
+// checkOutcomes requires every key in exactly one of results and dead letters, each result once (the
+// duplicates skipped), and about failRatio of the keys dead-lettered.
+func checkOutcomes(t *testing.T, keys []string, results, deadLetters *tally, failRatio float64) {
+	t.Helper()
+	nResults, resultKeys := results.snapshot()
+	_, dlqKeys := deadLetters.snapshot()
+	for _, k := range keys {
+		_, inResults := resultKeys[k]
+		_, inDLQ := dlqKeys[k]
+		if inResults == inDLQ {
+			t.Errorf("key %s: in results %v, in dead letters %v; want exactly one", k, inResults, inDLQ)
+		}
+	}
+	if nResults != len(resultKeys) {
+		t.Errorf("%d results for %d keys: a duplicate was processed again", nResults, len(resultKeys))
+	}
+	if share := float64(len(dlqKeys)) / float64(len(keys)); share < failRatio-0.1 || share > failRatio+0.1 {
+		t.Errorf("%.2f of the messages dead-lettered, want about %.2f", share, failRatio)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -40,9 +41,10 @@ func runKafka(ctx context.Context, cfg config, p *processor, out io.Writer) erro
 
 	// finish is the context of the work that must complete after a stop.
 	finish := context.WithoutCancel(ctx)
+	perPoll := pollSize(cfg.Prefetch, cfg.Rate)
 	var runErr error
 	for runErr == nil && ctx.Err() == nil {
-		fetches := cl.PollRecords(ctx, cfg.Prefetch)
+		fetches := cl.PollRecords(ctx, perPoll)
 		if errs := fetches.Errors(); len(errs) > 0 {
 			for _, fe := range errs {
 				if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, kgo.ErrClientClosed) {
@@ -111,6 +113,18 @@ func processKafka(ctx, finish context.Context, cl *kgo.Client, cfg config, p *pr
 	}
 	cl.MarkCommitRecords(done...)
 	return nil
+}
+
+// maxBatchTime bounds the processing time of one poll's records: a rebalance waits for them (the group's
+// other members included), so a replica added by a scale-up gets its partitions within about this long.
+const maxBatchTime = 5 * time.Second
+
+// pollSize is how many records a poll takes: prefetch, but no more than maxBatchTime's worth at rate.
+func pollSize(prefetch int, rate float64) int {
+	if rate <= 0 {
+		return prefetch
+	}
+	return max(1, min(prefetch, int(rate*maxBatchTime.Seconds())))
 }
 
 // kafkaKey is a record's key, or where it is when it has none.

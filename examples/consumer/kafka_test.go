@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -42,14 +41,8 @@ func produceKafka(t *testing.T, addr, topic string, keys []string) {
 	}
 }
 
-// kafkaReader counts the records of a topic by key, from its start, in the background.
-type kafkaReader struct {
-	mu      sync.Mutex
-	records int
-	keys    map[string]int
-}
-
-func readKafka(t *testing.T, addr, topic string) *kafkaReader {
+// readKafka tallies the records of a topic by key, from its start, in the background.
+func readKafka(t *testing.T, addr, topic string) *tally {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.AllowAutoTopicCreation(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(100*time.Millisecond))
@@ -57,45 +50,16 @@ func readKafka(t *testing.T, addr, topic string) *kafkaReader {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &kafkaReader{keys: map[string]int{}}
+	r := newTally()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for ctx.Err() == nil {
 			fs := cl.PollFetches(ctx)
-			r.mu.Lock()
-			fs.EachRecord(func(rec *kgo.Record) {
-				r.records++
-				r.keys[string(rec.Key)]++
-			})
-			r.mu.Unlock()
+			fs.EachRecord(func(rec *kgo.Record) { r.add(string(rec.Key)) })
 		}
 	})
 	t.Cleanup(func() { cancel(); wg.Wait(); cl.Close() })
 	return r
-}
-
-func (r *kafkaReader) distinct() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.keys)
-}
-
-func (r *kafkaReader) snapshot() (records int, keys map[string]int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	keys = make(map[string]int, len(r.keys))
-	for k, v := range r.keys {
-		keys[k] = v
-	}
-	return r.records, keys
-}
-
-func keysN(prefix string, n int) []string {
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = prefix + "-" + strconv.Itoa(i)
-	}
-	return keys
 }
 
 // TestKafka: every message produced is processed once into the results or dead-lettered, about the
@@ -116,21 +80,7 @@ func TestKafka(t *testing.T) {
 	waitFor(t, 10*time.Second, "the duplicates counted", func() bool { return strings.Contains(out.String(), "duplicates=20") })
 	stop()
 
-	nResults, resultKeys := results.snapshot()
-	_, dlqKeys := dlq.snapshot()
-	for _, k := range keys {
-		_, inResults := resultKeys[k]
-		_, inDLQ := dlqKeys[k]
-		if inResults == inDLQ {
-			t.Errorf("key %s: in results %v, in dead letters %v; want exactly one", k, inResults, inDLQ)
-		}
-	}
-	if nResults != len(resultKeys) {
-		t.Errorf("%d result records for %d keys: a duplicate was processed again", nResults, len(resultKeys))
-	}
-	if share := float64(len(dlqKeys)) / float64(len(keys)); share < 0.15 || share > 0.35 {
-		t.Errorf("%.2f of the messages dead-lettered, want about 0.25", share)
-	}
+	checkOutcomes(t, keys, results, dlq, 0.25)
 	if !strings.Contains(out.String(), "consumer: processed=") {
 		t.Errorf("no progress line in\n%s", out.String())
 	}

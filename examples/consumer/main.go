@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,6 +17,10 @@ import (
 
 func main() {
 	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	if help := (*helpError)(nil); errors.As(err, &help) {
+		fmt.Print(help.usage)
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "consumer:", err)
 		os.Exit(2)

@@ -63,7 +63,7 @@ func run() error {
 			LDFlags: "-s -w",
 			Spec: imagebuild.Spec{
 				Path:     "/" + name,
-				Labels:   map[string]string{imagebuild.LabelVersion: *version, imagebuild.LabelSource: imagebuild.Source, imagebuild.LabelRevision: *revision},
+				Labels:   imagebuild.Labels(name, *version, *revision),
 				CABundle: imagebuild.SystemCABundle,
 				Created:  time.Unix(*created, 0),
 			},

@@ -31,7 +31,7 @@ func TestDevDemo(t *testing.T) {
 	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--demo", "--dir", filepath.Join(dir, "work"),
 		"--kubeconfig-out", filepath.Join(dir, "kubeconfig"), // the demo's broker takes a free port
 		"--demo-burst", "600", "--demo-consume-rate", "50", "--demo-cooldown", "3s", "--demo-timeout", "4m", "--demo-svg", svg)
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -119,7 +119,7 @@ func TestDevDemoInterrupted(t *testing.T) {
 	svg := filepath.Join(dir, "timeline.svg")
 	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--demo", "--dir", filepath.Join(dir, "work"),
 		"--kubeconfig-out", filepath.Join(dir, "kubeconfig"), "--demo-svg", svg)
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -191,7 +191,7 @@ func TestDevDemoOutputClosed(t *testing.T) {
 	}
 	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--demo", "--dir", filepath.Join(dir, "work"),
 		"--kubeconfig-out", filepath.Join(dir, "kubeconfig"), "--demo-svg", filepath.Join(dir, "timeline.svg"))
-	var stderr syncBuffer
+	var stderr testenv.Buffer
 	cmd.Stdout, cmd.Stderr = w, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -139,4 +139,54 @@ func TestContainerdImport(t *testing.T) {
 	if out := ctr("snapshots", "ls"); !strings.Contains(out, "Committed") {
 		t.Errorf("no committed snapshot after the import:\n%s", out)
 	}
+
+	// It runs under runc as its user, and exits 0 on SIGTERM.
+	const id = "pause-test"
+	run := exec.CommandContext(ctx, "ctr", "-a", sock, "-n", "k8s.io", "run", "--rm", imagebuild.PauseRef, id)
+	var runOut bytes.Buffer
+	run.Stdout, run.Stderr = &runOut, &runOut
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- run.Wait() }()
+	t.Cleanup(func() {
+		// After a failure: nothing may stay running or mounted in the test's directory.
+		_ = exec.Command("ctr", "-a", sock, "-n", "k8s.io", "task", "kill", "-s", "SIGKILL", id).Run()
+		_ = exec.Command("ctr", "-a", sock, "-n", "k8s.io", "task", "rm", "-f", id).Run()
+		_ = exec.Command("ctr", "-a", sock, "-n", "k8s.io", "containers", "rm", id).Run()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(ctr("task", "ls"), "RUNNING") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pause container is not running after 30s:\n%s", runOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The task's PID is a host PID: its credentials are the image's user.
+	checked := false
+	for l := range strings.Lines(ctr("task", "ls")) {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == id {
+			checked = true
+			status, err := os.ReadFile("/proc/" + f[1] + "/status")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(status), "\nUid:\t65532\t") || !strings.Contains(string(status), "\nGid:\t65532\t") {
+				t.Errorf("the pause process does not run as 65532:65532:\n%s", status)
+			}
+		}
+	}
+	if !checked {
+		t.Errorf("no task %s in ctr task ls", id)
+	}
+	ctr("task", "kill", "-s", "SIGTERM", id)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("the pause container after SIGTERM: %v\n%s", err, runOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("the pause container still running 30s after SIGTERM")
+	}
 }

@@ -46,13 +46,7 @@ type Target struct {
 // output) and revision (the git commit, the revision label; may be empty). created is every image's
 // timestamp (the commit time makes builds reproducible; zero means the Unix epoch).
 func Project(version, revision string, created time.Time) []Target {
-	labels := func(title string) map[string]string {
-		l := map[string]string{LabelVersion: version, LabelSource: Source, LabelTitle: title}
-		if revision != "" {
-			l[LabelRevision] = revision
-		}
-		return l
-	}
+	labels := func(title string) map[string]string { return Labels(title, version, revision) }
 	return []Target{
 		{
 			Name:    "ebb",
@@ -76,6 +70,16 @@ func Project(version, revision string, created time.Time) []Target {
 			Spec:    Spec{Path: "/consumer", Labels: labels("consumer"), CABundle: SystemCABundle, Created: created},
 		},
 	}
+}
+
+// Labels returns this project's OCI labels for an image: title, version, source and, when not empty,
+// revision.
+func Labels(title, version, revision string) map[string]string {
+	l := map[string]string{LabelTitle: title, LabelVersion: version, LabelSource: Source}
+	if revision != "" {
+		l[LabelRevision] = revision
+	}
+	return l
 }
 
 // Lookup returns the target of that name among targets.

@@ -2,7 +2,6 @@ package loadgen_test
 
 import (
 	"errors"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -16,17 +15,7 @@ import (
 // rabbitMQ connects to the test server, failing the test with the script that provides it.
 func rabbitMQ(t *testing.T) *amqp.Channel {
 	t.Helper()
-	u, err := url.Parse(testenv.RabbitMQURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.RequireTCP(t, "RabbitMQ", u.Host, "hack/ensure-rabbitmq.sh")
-	conn, err := amqp.Dial(testenv.RabbitMQURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	ch, err := conn.Channel()
+	ch, err := testenv.DialRabbitMQ(t).Channel()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,11 +9,14 @@ import (
 	"testing"
 )
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
+// builds holds one *goBuild per package built by GoBinary in this process.
+var builds sync.Map
+
+type goBuild struct {
+	once sync.Once
+	path string
+	err  error
+}
 
 // RepoRoot returns the directory of ebb's go.mod, found upwards from the working directory.
 func RepoRoot(t testing.TB) string {
@@ -37,24 +40,33 @@ func RepoRoot(t testing.TB) string {
 // EbbBinary builds cmd/ebb once per test process and returns the binary's path.
 func EbbBinary(t testing.TB) string {
 	t.Helper()
+	return GoBinary(t, "./cmd/ebb")
+}
+
+// GoBinary builds the main package pkg, a path from the repository root such as "./examples/consumer",
+// once per test process, and returns the binary's path.
+func GoBinary(t testing.TB, pkg string) string {
+	t.Helper()
 	root := RepoRoot(t)
-	buildOnce.Do(func() {
+	v, _ := builds.LoadOrStore(pkg, &goBuild{})
+	b := v.(*goBuild)
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "ebb-bin-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		buildPath = filepath.Join(dir, "ebb")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/ebb")
+		b.path = filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", b.path, pkg)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/ebb: %w\n%s", err, out)
+			b.err = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return buildPath
+	return b.path
 }
 
 // LookPath returns the path of an outside tool, failing the test with the script that installs it.
