@@ -11,10 +11,11 @@ import (
 
 // Relay is a running relay.
 type Relay struct {
-	l     net.Listener
-	mu    sync.Mutex
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
+	l      net.Listener
+	mu     sync.Mutex
+	conns  map[net.Conn]bool
+	closed bool // set by Close: a connection accepted after it is closed at once
+	wg     sync.WaitGroup
 }
 
 // Start listens on listen (host:port; port 0 for a free one) and relays each connection to target.
@@ -44,8 +45,11 @@ func (r *Relay) serve(target string) {
 			_ = in.Close()
 			continue
 		}
-		r.track(in, true)
-		r.track(out, true)
+		if !r.track(in, true) || !r.track(out, true) {
+			_ = in.Close()
+			_ = out.Close()
+			return
+		}
 		r.wg.Add(2)
 		go r.pipe(out, in)
 		go r.pipe(in, out)
@@ -60,20 +64,26 @@ func (r *Relay) pipe(dst, src net.Conn) {
 	r.track(dst, false)
 }
 
-func (r *Relay) track(c net.Conn, add bool) {
+// track adds or removes a connection to close on Close; adding reports false once the relay is closed.
+func (r *Relay) track(c net.Conn, add bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if add {
-		r.conns[c] = true
-	} else {
+	if !add {
 		delete(r.conns, c)
+		return true
 	}
+	if r.closed {
+		return false
+	}
+	r.conns[c] = true
+	return true
 }
 
 // Close stops listening, closes every relayed connection and waits for the copies to end.
 func (r *Relay) Close() error {
 	err := r.l.Close()
 	r.mu.Lock()
+	r.closed = true
 	for c := range r.conns {
 		_ = c.Close()
 	}
