@@ -25,6 +25,7 @@ import (
 	"github.com/ebbscale/ebb/internal/devkafka"
 	"github.com/ebbscale/ebb/internal/ebbinstall"
 	"github.com/ebbscale/ebb/internal/localcluster"
+	"github.com/ebbscale/ebb/internal/tcprelay"
 )
 
 // devFlags are the flags of `ebb dev`.
@@ -203,14 +204,26 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 		extra = append(extra, "Kafka at "+kafkaAddr)
 	}
 	// RabbitMQ is not ebb dev's to start or stop (it is a system service, often shared); ebb dev says
-	// whether triggers can use it.
+	// whether triggers can use it, and relays it to the node address for pods.
 	if conn, derr := net.DialTimeout("tcp", "127.0.0.1:5672", 200*time.Millisecond); derr == nil {
 		_ = conn.Close()
-		extra = append(extra, "RabbitMQ at 127.0.0.1:5672")
+		if node != nil {
+			relay, err := tcprelay.Start(net.JoinHostPort(localcluster.NodeIP.String(), "5672"), "127.0.0.1:5672")
+			if err != nil {
+				return fmt.Errorf("relaying RabbitMQ to the node address: %w", err)
+			}
+			defer func() { _ = relay.Close() }()
+			extra = append(extra, "RabbitMQ at 127.0.0.1:5672, and for pods at "+relay.Addr())
+		} else {
+			extra = append(extra, "RabbitMQ at 127.0.0.1:5672")
+		}
 	} else if _, lerr := exec.LookPath("rabbitmq-server"); lerr == nil {
 		extra = append(extra, "RabbitMQ installed but not running: start it with rabbitmq-server -detached")
 	}
-	if f.logFile != "-" {
+	switch {
+	case node != nil:
+		extra = append(extra, "ebb's log: kubectl logs -n "+ebbinstall.Namespace+" deploy/"+ebbinstall.Deployment)
+	case f.logFile != "-":
 		extra = append(extra, "ebb's log in "+f.logFile)
 	}
 	_, _ = fmt.Fprintf(out, "ebb dev: ready: kubectl --kubeconfig %s get scaledconsumers,hpa,deployments -A (%s; Ctrl-C stops everything)\n",
