@@ -3,10 +3,8 @@ package localcluster_test
 import (
 	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,63 +113,7 @@ func TestNode(t *testing.T) {
 	if diff := cmp.Diff(localcluster.ReadSysctls(), sysctlsBefore); diff != "" {
 		t.Errorf("sysctls after Stop (-got +want):\n%s", diff)
 	}
-	for _, l := range nodeLeftovers(t, dir) {
+	for _, l := range testenv.NodeLeftovers(t, dir) {
 		t.Errorf("left behind after Stop: %s", l)
 	}
-}
-
-// nodeLeftovers lists what a stopped node left on the host, looking for each kind of thing on its own:
-// processes, mounts, cgroups, network namespaces, interfaces, iptables chains.
-func nodeLeftovers(t *testing.T, dir string) []string {
-	t.Helper()
-	var left []string
-	names := map[string]bool{"containerd": true, "containerd-shim": true, "containerd-shim-runc-v2": true,
-		"kubelet": true, "kube-proxy": true, "kube-scheduler": true, "pause": true}
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		if _, err := strconv.Atoi(p.Name()); err != nil {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
-		args := strings.Split(string(cmdline), "\x00")
-		if len(args) > 0 && (names[filepath.Base(args[0])] || strings.Contains(string(cmdline), dir)) {
-			left = append(left, "process "+p.Name()+": "+strings.Join(args, " "))
-		}
-	}
-	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, line := range strings.Split(string(mountinfo), "\n") {
-		if strings.Contains(line, dir) || strings.Contains(line, "/run/netns/cni-") || strings.Contains(line, "kubelet") {
-			left = append(left, "mount: "+line)
-		}
-	}
-	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods*")
-	for _, cg := range cgroups {
-		left = append(left, "cgroup "+cg)
-	}
-	netns, _ := filepath.Glob("/run/netns/cni-*")
-	for _, ns := range netns {
-		left = append(left, "network namespace "+ns)
-	}
-	links, _ := os.ReadDir("/sys/class/net")
-	for _, l := range links {
-		if l.Name() == localcluster.NodeBridge || strings.HasPrefix(l.Name(), "veth") {
-			left = append(left, "interface "+l.Name())
-		}
-	}
-	for _, tool := range []string{"iptables-save", "ip6tables-save"} {
-		out, err := exec.Command(tool).Output()
-		if err != nil {
-			t.Errorf("%s: %v", tool, err)
-			continue
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.Contains(line, "KUBE-") || strings.Contains(line, "CNI-") || strings.Contains(line, "EBB-") {
-				left = append(left, tool+": "+line)
-			}
-		}
-	}
-	if _, err := os.Stat(dir); err == nil {
-		left = append(left, "directory "+dir)
-	}
-	return left
 }

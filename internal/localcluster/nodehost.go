@@ -51,28 +51,9 @@ type hostNetwork struct {
 // claimHost waits for the machine-wide node lock, cleans up after a node whose process died, saves the
 // sysctls, and creates the bridge with the node address, the service route and the forwarding guard.
 func claimHost(ctx context.Context, nodeDir string) (*hostNetwork, error) {
-	if err := os.MkdirAll(hostStateDir, 0o700); err != nil {
-		return nil, err
-	}
-	lock, err := os.OpenFile(filepath.Join(hostStateDir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := lockHost(ctx)
 	if err != nil {
 		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			_ = lock.Close()
-			return nil, fmt.Errorf("locking %s: %w", lock.Name(), err)
-		}
-		select {
-		case <-ctx.Done():
-			_ = lock.Close()
-			return nil, fmt.Errorf("waiting for another node on this machine to stop: %w", ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
 	}
 	h := &hostNetwork{lock: lock, nodeDir: nodeDir}
 	// A previous run that died left its node directory's name here, and maybe its sysctls.
@@ -94,6 +75,46 @@ func claimHost(ctx context.Context, nodeDir string) (*hostNetwork, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// lockHost takes the machine-wide node lock, waiting while another node runs.
+func lockHost(ctx context.Context) (*os.File, error) {
+	if err := os.MkdirAll(hostStateDir, 0o700); err != nil {
+		return nil, err
+	}
+	lock, err := os.OpenFile(filepath.Join(hostStateDir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return lock, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			_ = lock.Close()
+			return nil, fmt.Errorf("locking %s: %w", lock.Name(), err)
+		}
+		select {
+		case <-ctx.Done():
+			_ = lock.Close()
+			return nil, fmt.Errorf("waiting for another node on this machine to stop: %w", ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// HoldHost takes the machine-wide node lock, so that no node starts until release is called: a test
+// checking what a stopped node left behind holds it, lest it see the next node's processes.
+func HoldHost(ctx context.Context) (release func(), err error) {
+	lock, err := lockHost(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+		_ = lock.Close()
+	}, nil
 }
 
 func setUpBridge() error {
