@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
+
 	"slices"
 	"strings"
 	"sync"
@@ -94,7 +94,7 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 	if s.md.ExcludePersistentLag {
 		s.previous = map[partitionKey]int64{}
 	}
-	c, err := p.cluster(s.md)
+	c, err := p.cluster(s.md.Connection)
 	if err != nil {
 		return nil, err
 	}
@@ -103,27 +103,19 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 	return s, nil
 }
 
-// deadLetterKeys are the metadata keys of a dead-letter reader: the topic and how to reach its cluster.
-var deadLetterKeys = []string{"bootstrapServers", "topic", "sasl", "username", "password", "tls", "ca", "cert", "key", "unsafeSsl"}
-
 // newDeadLetter builds a reader of a dead-letter topic: its depth (end - start offsets) and inflow (the
 // growth of its end offsets between samples), from the cluster's shared reading.
 func (p *Pool) newDeadLetter(s *Scaler, cfg scalers.Config) (scalers.Scaler, error) {
-	// The connection keys parse as a trigger's (one parser, one set of messages); the group, the trigger's
-	// only other required key, gets a placeholder that no watch uses (OnlyKeys refuses a real one).
-	md := maps.Clone(cfg.Metadata)
-	if md == nil {
-		md = map[string]string{}
-	}
-	md["consumerGroup"] = "-"
-	errs := []error{scalers.OnlyKeys(cfg.Metadata, cfg.Auth, "a kafka dead-letter topic", deadLetterKeys...), scalers.Parse(md, cfg.Auth, &s.md)}
-	if s.md.Topic == "" {
+	var dl deadLetterMetadata
+	errs := []error{scalers.ParseAs("a kafka dead-letter topic", cfg.Metadata, cfg.Auth, &dl)}
+	if strings.TrimSpace(cfg.Metadata["topic"]) == "" && strings.TrimSpace(cfg.Auth["topic"]) == "" {
 		errs = append(errs, &scalers.FieldError{Key: "topic", Msg: "required: the dead-letter topic"})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	c, err := p.cluster(s.md)
+	s.md.Connection, s.md.Topic = dl.Connection, dl.Topic
+	c, err := p.cluster(s.md.Connection)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +124,7 @@ func (p *Pool) newDeadLetter(s *Scaler, cfg scalers.Config) (scalers.Scaler, err
 	return s, nil
 }
 
-func (p *Pool) cluster(md metadata) (*cluster, error) {
+func (p *Pool) cluster(md Connection) (*cluster, error) {
 	key := clusterKey(md)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -147,8 +139,8 @@ func (p *Pool) cluster(md metadata) (*cluster, error) {
 		kgo.RequestRetries(2),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
 	}
-	if md.TLS == "enable" {
-		tc, err := scalers.TLSConfig(md.CA, md.Cert, md.Key, md.UnsafeSSL)
+	if md.Enabled() {
+		tc, err := md.TLS.Config()
 		if err != nil {
 			return nil, err
 		}
@@ -202,7 +194,7 @@ func (p *Pool) release(s *Scaler) {
 }
 
 // clusterKey identifies a cluster and credentials; secrets enter it only hashed.
-func clusterKey(md metadata) string {
+func clusterKey(md Connection) string {
 	servers := slices.Clone(md.BootstrapServers)
 	slices.Sort(servers)
 	h := sha256.New()
@@ -210,7 +202,7 @@ func clusterKey(md metadata) string {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
-	return fmt.Sprintf("%s|%s|%s|%s|%t|%s", strings.Join(servers, ","), md.SASL, md.Username, md.TLS, md.UnsafeSSL, hex.EncodeToString(h.Sum(nil)))
+	return fmt.Sprintf("%s|%s|%s|%s|%t|%s", strings.Join(servers, ","), md.SASL, md.Username, md.Mode, md.UnsafeSSL, hex.EncodeToString(h.Sum(nil)))
 }
 
 // Metrics is one metric: the lag, with lagThreshold as its per-replica target.

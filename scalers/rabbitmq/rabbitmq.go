@@ -122,11 +122,15 @@ var _ scalers.Scaler = (*Scaler)(nil)
 // New is the factory of the rabbitmq trigger type.
 func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 	s := &Scaler{pool: p, interval: cfg.PollingInterval, deadLetter: cfg.DeadLetter, progress: cfg.Progress}
-	var keysErr error
+	var parseErr error
 	if cfg.DeadLetter {
-		keysErr = scalers.OnlyKeys(cfg.Metadata, cfg.Auth, "a rabbitmq dead-letter queue", deadLetterKeys...)
+		var dl deadLetterMetadata
+		parseErr = scalers.ParseAs("a rabbitmq dead-letter queue", cfg.Metadata, cfg.Auth, &dl)
+		s.md = dl.trigger()
+	} else {
+		parseErr = scalers.Parse(cfg.Metadata, cfg.Auth, &s.md)
 	}
-	if err := errors.Join(keysErr, checkHostSource(cfg.Metadata, cfg.Auth), scalers.Parse(cfg.Metadata, cfg.Auth, &s.md)); err != nil {
+	if err := errors.Join(checkHostSource(cfg.Metadata, cfg.Auth), parseErr); err != nil {
 		return nil, err
 	}
 	ep, err := s.md.endpoint()
@@ -144,11 +148,11 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 	if s.md.UseRegex {
 		s.re = regexp.MustCompile(s.md.QueueName) // Validate compiled it
 	}
-	tc, err := tlsConfig(s.md, ep)
+	tc, err := tlsConfig(&s.md.TLS, ep)
 	if err != nil {
 		return nil, err
 	}
-	key := serverKey(s.md, ep)
+	key := serverKey(&s.md, ep)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if ep.protocol == protocolAMQP {
@@ -182,8 +186,9 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 	return s, nil
 }
 
-// deadLetterKeys are the metadata keys of a dead-letter reader: where the queue is and how to reach it.
-var deadLetterKeys = []string{"host", "queueName", "vhostName", "protocol", "username", "password", "tls", "ca", "cert", "key", "unsafeSsl", "timeout"}
+// maxPageSize is the largest page of queues the management API gives (and pageSize's default): a
+// dead-letter reader, which takes no pageSize, reads its vhost with it.
+const maxPageSize = 500
 
 // amqpURL is the dial URL: the server with the resolved credentials (the vhost goes in amqp.Config).
 func amqpURL(ep endpoint) string {
@@ -196,7 +201,7 @@ func amqpURL(ep endpoint) string {
 
 // serverKey identifies a connection (AMQP: server, credentials and vhost) or an HTTP client (server and
 // credentials); secrets enter it only hashed.
-func serverKey(md metadata, ep endpoint) string {
+func serverKey(md *metadata, ep endpoint) string {
 	h := sha256.New()
 	for _, s := range []string{ep.password, md.CA, md.Cert, md.Key} {
 		h.Write([]byte(s))
@@ -209,7 +214,7 @@ func serverKey(md metadata, ep endpoint) string {
 	return fmt.Sprintf("%s|%s|%q|%q|%t|%s", ep.protocol, ep.server, vhost, ep.username, md.UnsafeSSL, hex.EncodeToString(h.Sum(nil)))
 }
 
-func tlsConfig(md metadata, ep endpoint) (*tls.Config, error) {
+func tlsConfig(t *scalers.TLS, ep endpoint) (*tls.Config, error) {
 	if !ep.tls {
 		return nil, nil
 	}
@@ -220,7 +225,7 @@ func tlsConfig(md metadata, ep endpoint) (*tls.Config, error) {
 	if h, _, ok := strings.Cut(host, ":"); ok && !strings.HasPrefix(host, "[") {
 		host = h
 	}
-	tc, err := scalers.TLSConfig(md.CA, md.Cert, md.Key, md.UnsafeSSL)
+	tc, err := t.Config()
 	if err != nil {
 		return nil, err
 	}

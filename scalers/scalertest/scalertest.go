@@ -109,9 +109,14 @@ type scaler struct {
 func (s *Source) newScaler(cfg scalers.Config) (scalers.Scaler, error) {
 	sc := &scaler{src: s, deadLetter: cfg.DeadLetter}
 	if cfg.DeadLetter {
-		if err := scalers.OnlyKeys(cfg.Metadata, cfg.Auth, "a test dead-letter reader", "key"); err != nil {
+		var dl struct {
+			Key string `ebb:"key"`
+		}
+		if err := scalers.ParseAs("a test dead-letter reader", cfg.Metadata, cfg.Auth, &dl); err != nil {
 			return nil, err
 		}
+		sc.md.Key = dl.Key
+		return sc, nil
 	}
 	if err := scalers.Parse(cfg.Metadata, cfg.Auth, &sc.md); err != nil {
 		return nil, err
