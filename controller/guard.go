@@ -53,13 +53,19 @@ type guardTrigger struct {
 	Progress *scalers.Progress
 }
 
+// Index of each value in guardInput.DeadLetter.
+const (
+	deadLetterDepth = iota
+	deadLetterInflow
+)
+
 // guardInput is one tick's observation.
 type guardInput struct {
 	Now time.Time
 	// ConsumersRunning: the target has replicas. A group with no consumers is not stalled, it is idle.
 	ConsumersRunning bool
-	// DeadLetter is the dead-letter reader's sample (depth, inflow per second); nil when there is none or
-	// it failed (DeadLetterErr).
+	// DeadLetter is the dead-letter reader's sample, indexed by deadLetterDepth and deadLetterInflow (per
+	// second); nil when there is none or it failed (DeadLetterErr).
 	DeadLetter    []float64
 	DeadLetterErr error
 	Triggers      []guardTrigger
@@ -159,11 +165,11 @@ func (g *guard) observe(in guardInput) bool {
 	// Dead-letter inflow and ratio, over the window.
 	if g.cfg.DeadLetter != "" {
 		if in.DeadLetter != nil {
-			s := guardSample{at: in.Now, inflow: in.DeadLetter[scalers.DeadLetterInflow]}
+			s := guardSample{at: in.Now, inflow: in.DeadLetter[deadLetterInflow]}
 			s.finished, s.finishedKnown = finishedRate(in.Triggers, s.inflow)
 			g.samples = append(g.samples, s)
 			g.view.HasDeadLetter = true
-			g.view.Depth = in.DeadLetter[scalers.DeadLetterDepth]
+			g.view.Depth = in.DeadLetter[deadLetterDepth]
 		} else if in.DeadLetterErr != nil {
 			notes = append(notes, fmt.Sprintf("dead-letter %s unreadable: %v", g.cfg.DeadLetter, in.DeadLetterErr))
 		}

@@ -37,7 +37,7 @@ type PollSpec struct {
 	// DeadLetter reads spec.deadLetter (nil without one). Guard configures the consumer-health guard (nil
 	// when it is off); GuardTripped, when not empty, is the reason of a trip that status recorded before
 	// this poll started, so a restart or a spec change does not release the guard.
-	DeadLetter   scalers.Scaler
+	DeadLetter   scalers.DeadLetterReader
 	Guard        *guardConfig
 	GuardTripped string
 }
@@ -302,11 +302,11 @@ func (p *Poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntr
 		wg.Go(func() {
 			sctx, cancel := context.WithTimeout(ctx, sampleTimeout(e.spec.Interval))
 			defer cancel()
-			s, err := e.spec.DeadLetter.Sample(sctx)
-			if err == nil && len(s.Values) != len(scalers.DeadLetterMetrics) {
-				err = fmt.Errorf("dead-letter reader returned %d values, not %d", len(s.Values), len(scalers.DeadLetterMetrics))
+			d, err := e.spec.DeadLetter.Read(sctx)
+			dead = sampleResult{err: err}
+			if err == nil {
+				dead.values = []float64{deadLetterDepth: d.Depth, deadLetterInflow: d.InflowPerSecond}
 			}
-			dead = sampleResult{values: s.Values, err: err}
 		})
 	}
 	wg.Wait()

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -176,33 +174,22 @@ func (r *Reconciler) buildGuard(ctx context.Context, sc *ebbv1.ScaledConsumer, s
 			}
 			return err
 		}
-		{
-			f, ok := r.Registry[dl.Type]
-			if !ok {
-				errs = append(errs, fmt.Errorf("deadLetter.type %q: %w; known types: %s", dl.Type, scalers.ErrUnknownType, strings.Join(r.Registry.Types(), ", ")))
-			} else if s, err := f(scalers.Config{TriggerName: "deadLetter", Metadata: dl.Metadata, Auth: auth, PollingInterval: spec.Interval, DeadLetter: true}); err != nil {
-				errs = append(errs, fmt.Errorf("deadLetter (%s): %w", dl.Type, err))
-			} else if !slices.Equal(s.Metrics(), scalers.DeadLetterMetrics) {
-				// A factory that ignored Config.DeadLetter built a trigger.
-				closeAll([]PolledTrigger{{Scaler: s}})
-				errs = append(errs, fmt.Errorf("deadLetter.type %q: %w", dl.Type, scalers.ErrNoDeadLetter))
-			} else {
-				spec.DeadLetter = s
-			}
+		if reader, err := r.Registry.NewDeadLetter(dl.Type, scalers.Config{TriggerName: "deadLetter", Metadata: dl.Metadata, Auth: auth, PollingInterval: spec.Interval}); err != nil {
+			errs = append(errs, err)
+		} else {
+			spec.DeadLetter = reader
 		}
 		if len(errs) > 0 {
-			if spec.DeadLetter != nil {
-				closeAll([]PolledTrigger{{Scaler: spec.DeadLetter}})
-				spec.DeadLetter = nil
-			}
+			closeReader(spec.DeadLetter)
+			spec.DeadLetter = nil
 			return &triggerError{Reason: ReasonInvalidDeadLetter, Err: errors.Join(errs...)}
 		}
-		cfg.DeadLetter = deadLetterName(dl)
+		cfg.DeadLetter = spec.DeadLetter.Name()
 	}
 	if off {
 		// A guard turned off still has its deadLetter checked (above), so a typo does not wait for the day
 		// the guard is turned on; the reader is not kept.
-		closeAll([]PolledTrigger{{Scaler: spec.DeadLetter}})
+		closeReader(spec.DeadLetter)
 		spec.DeadLetter = nil
 		return nil
 	}
@@ -211,17 +198,6 @@ func (r *Reconciler) buildGuard(ctx context.Context, sc *ebbv1.ScaledConsumer, s
 		spec.GuardTripped = c.Reason
 	}
 	return nil
-}
-
-// deadLetterName names the dead-letter queue or topic in messages.
-func deadLetterName(dl *ebbv1.DeadLetter) string {
-	if t, ok := dl.Metadata["topic"]; ok {
-		return fmt.Sprintf("topic %q", t)
-	}
-	if q, ok := dl.Metadata["queueName"]; ok {
-		return fmt.Sprintf("queue %q", q)
-	}
-	return "queue (" + dl.Type + ")"
 }
 
 // resolveAuth reads a TriggerAuthentication's parameters from its Secrets. Secrets are read with the
@@ -260,5 +236,12 @@ func closeAll(ts []PolledTrigger) {
 		if c, ok := t.Scaler.(interface{ Close() error }); ok {
 			_ = c.Close()
 		}
+	}
+}
+
+// closeReader closes a dead-letter reader that holds a shared resource (nil: nothing to close).
+func closeReader(d scalers.DeadLetterReader) {
+	if c, ok := d.(interface{ Close() error }); ok {
+		_ = c.Close()
 	}
 }

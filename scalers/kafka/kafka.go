@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 
 	"slices"
@@ -62,7 +61,7 @@ type Scaler struct {
 	version  uint64
 	interval time.Duration
 
-	// deadLetter: this is a dead-letter reader of md.Topic (scalers.Config.DeadLetter), not a trigger.
+	// deadLetter: this is the dead-letter reader of md.Topic (NewDeadLetter), not a trigger.
 	deadLetter bool
 
 	mu       sync.Mutex
@@ -80,14 +79,15 @@ type Scaler struct {
 	last    scalers.Sample
 }
 
-var _ scalers.Scaler = (*Scaler)(nil)
+var (
+	_ scalers.Scaler         = (*Scaler)(nil)
+	_ scalers.TriggerType    = (*Pool)(nil)
+	_ scalers.DeadLetterType = (*Pool)(nil)
+)
 
 // New is the factory of the kafka trigger type.
 func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
-	s := &Scaler{pool: p, interval: cfg.PollingInterval, deadLetter: cfg.DeadLetter}
-	if cfg.DeadLetter {
-		return p.newDeadLetter(s, cfg)
-	}
+	s := &Scaler{pool: p, interval: cfg.PollingInterval}
 	if err := scalers.Parse(cfg.Metadata, cfg.Auth, &s.md); err != nil {
 		return nil, err
 	}
@@ -100,27 +100,6 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 	}
 	s.cluster = c
 	s.version = c.Add(s, watch{group: s.md.ConsumerGroup, topic: s.md.Topic})
-	return s, nil
-}
-
-// newDeadLetter builds a reader of a dead-letter topic: its depth (end - start offsets) and inflow (the
-// growth of its end offsets between samples), from the cluster's shared reading.
-func (p *Pool) newDeadLetter(s *Scaler, cfg scalers.Config) (scalers.Scaler, error) {
-	var dl deadLetterMetadata
-	errs := []error{scalers.ParseAs("a kafka dead-letter topic", cfg.Metadata, cfg.Auth, &dl)}
-	if strings.TrimSpace(cfg.Metadata["topic"]) == "" && strings.TrimSpace(cfg.Auth["topic"]) == "" {
-		errs = append(errs, &scalers.FieldError{Key: "topic", Msg: "required: the dead-letter topic"})
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	s.md.Connection, s.md.Topic = dl.Connection, dl.Topic
-	c, err := p.cluster(s.md.Connection)
-	if err != nil {
-		return nil, err
-	}
-	s.cluster = c
-	s.version = c.Add(s, watch{topic: s.md.Topic, starts: true})
 	return s, nil
 }
 
@@ -207,9 +186,6 @@ func clusterKey(md Connection) string {
 
 // Metrics is one metric: the lag, with lagThreshold as its per-replica target.
 func (s *Scaler) Metrics() []scalers.MetricSpec {
-	if s.deadLetter {
-		return scalers.DeadLetterMetrics
-	}
 	return []scalers.MetricSpec{{Target: s.md.LagThreshold, Activation: s.md.ActivationLagThreshold}}
 }
 
@@ -320,41 +296,6 @@ func (s *Scaler) progress(parts []partitionOffsets, at time.Time) *scalers.Progr
 	}
 	s.committedAt = at
 	return p
-}
-
-// sampleDeadLetter reads the dead-letter topic: depth is the sum over partitions of end - start, inflow
-// the growth of the summed end offsets per second since the previous sample (0 on the first).
-func (s *Scaler) sampleDeadLetter(r *scalers.Reading[*reading]) (scalers.Sample, error) {
-	t := s.md.Topic
-	if err := r.Val.topicErr[t]; err != nil {
-		return scalers.Sample{}, fmt.Errorf("dead-letter topic: %w", err)
-	}
-	ends, starts := r.Val.ends[t], r.Val.starts[t]
-	if len(ends) == 0 || len(starts) != len(ends) {
-		return scalers.Sample{}, fmt.Errorf("dead-letter topic %q: no offsets in this reading", t)
-	}
-	var depth, ended int64
-	for i, end := range ends {
-		if end < 0 || starts[i] < 0 {
-			return scalers.Sample{}, fmt.Errorf("dead-letter topic %q partition %d: offsets unknown", t, i)
-		}
-		depth += end - starts[i]
-		ended += end
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r.Seq == s.lastSeq {
-		return s.copyLast(), nil
-	}
-	inflow := 0.0
-	if dt := r.Started.Sub(s.endedAt); !s.endedAt.IsZero() && dt > 0 && ended >= s.ended {
-		inflow = float64(ended-s.ended) / dt.Seconds()
-	}
-	s.ended, s.endedAt, s.lastSeq = ended, r.Started, r.Seq
-	vals := make([]float64, 2)
-	vals[scalers.DeadLetterDepth], vals[scalers.DeadLetterInflow] = float64(depth), inflow
-	s.last = scalers.Sample{Values: vals}
-	return s.copyLast(), nil
 }
 
 // partitions lists the offsets of the partitions this trigger watches.

@@ -2,11 +2,48 @@ package rabbitmq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ebbscale/ebb/scalers"
 )
+
+// NewDeadLetter builds the reader of a dead-letter queue (scalers.DeadLetterType): its depth and inflow
+// (see Pool.DeadLetter), from the shared reading of its vhost over the management API, which the triggers
+// on that vhost read too.
+func (p *Pool) NewDeadLetter(cfg scalers.Config) (scalers.DeadLetterReader, error) {
+	var dl deadLetterMetadata
+	if err := errors.Join(checkHostSource(cfg.Metadata, cfg.Auth), scalers.ParseAs("a rabbitmq dead-letter queue", cfg.Metadata, cfg.Auth, &dl)); err != nil {
+		return nil, err
+	}
+	s := &Scaler{pool: p, interval: cfg.PollingInterval, deadLetter: true, md: dl.trigger()}
+	if err := p.attach(s); err != nil {
+		return nil, err
+	}
+	return deadLetterReader{s}, nil
+}
+
+// deadLetterReader is a dead-letter queue's reader: a Scaler in dead-letter mode, which shares its vhost's
+// reading with the triggers, behind the smaller interface.
+type deadLetterReader struct{ s *Scaler }
+
+// Name implements scalers.DeadLetterReader.
+func (d deadLetterReader) Name() string { return fmt.Sprintf("queue %q", d.s.md.QueueName) }
+
+// Read implements scalers.DeadLetterReader.
+func (d deadLetterReader) Read(ctx context.Context) (scalers.DeadLetters, error) {
+	smp, err := d.s.Sample(ctx)
+	if err != nil {
+		return scalers.DeadLetters{}, err
+	}
+	return scalers.DeadLetters{Depth: smp.Values[0], InflowPerSecond: smp.Values[1]}, nil
+}
+
+// Close releases the shared reading, as Scaler.Close does.
+func (d deadLetterReader) Close() error { return d.s.Close() }
 
 // DeadLetter reports a dead-letter queue's depth (ready plus unacknowledged messages) and inflow (messages
 // per second entering it, dead-lettered or published, smoothed; see QueueStats.InflowRate), for the

@@ -107,7 +107,7 @@ type Scaler struct {
 	timeout  time.Duration
 	re       *regexp.Regexp // with useRegex
 	version  uint64
-	// deadLetter: this is a dead-letter reader (scalers.Config.DeadLetter), not a trigger.
+	// deadLetter: this is a dead-letter queue's reader (NewDeadLetter), not a trigger.
 	deadLetter bool
 	// progress: report the consume rate (scalers.Config.Progress); over http it needs the averaged rates.
 	progress bool
@@ -117,28 +117,32 @@ type Scaler struct {
 	vhost *vhostReader
 }
 
-var _ scalers.Scaler = (*Scaler)(nil)
+var (
+	_ scalers.Scaler         = (*Scaler)(nil)
+	_ scalers.TriggerType    = (*Pool)(nil)
+	_ scalers.DeadLetterType = (*Pool)(nil)
+)
 
 // New is the factory of the rabbitmq trigger type.
 func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
-	s := &Scaler{pool: p, interval: cfg.PollingInterval, deadLetter: cfg.DeadLetter, progress: cfg.Progress}
-	var parseErr error
-	if cfg.DeadLetter {
-		var dl deadLetterMetadata
-		parseErr = scalers.ParseAs("a rabbitmq dead-letter queue", cfg.Metadata, cfg.Auth, &dl)
-		s.md = dl.trigger()
-	} else {
-		parseErr = scalers.Parse(cfg.Metadata, cfg.Auth, &s.md)
-	}
-	if err := errors.Join(checkHostSource(cfg.Metadata, cfg.Auth), parseErr); err != nil {
+	s := &Scaler{pool: p, interval: cfg.PollingInterval, progress: cfg.Progress}
+	if err := errors.Join(checkHostSource(cfg.Metadata, cfg.Auth), scalers.Parse(cfg.Metadata, cfg.Auth, &s.md)); err != nil {
 		return nil, err
 	}
+	if err := p.attach(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// attach resolves where s reads and gives it the pool's shared connection or reading for it.
+func (p *Pool) attach(s *Scaler) error {
 	ep, err := s.md.endpoint()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if cfg.DeadLetter && ep.protocol != protocolHTTP {
-		return nil, &scalers.FieldError{Key: "host", Msg: "a dead-letter queue's inflow comes from the management API: host must be its http(s):// URL (and protocol http or auto)"}
+	if s.deadLetter && ep.protocol != protocolHTTP {
+		return &scalers.FieldError{Key: "host", Msg: "a dead-letter queue's inflow comes from the management API: host must be its http(s):// URL (and protocol http or auto)"}
 	}
 	s.ep = ep
 	s.timeout = time.Duration(s.md.Timeout)
@@ -150,7 +154,7 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 	}
 	tc, err := tlsConfig(&s.md.TLS, ep)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	key := serverKey(&s.md, ep)
 	p.mu.Lock()
@@ -164,7 +168,7 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 		}
 		s.amqp = a
 		s.version = a.Add(s, s.md.QueueName)
-		return s, nil
+		return nil
 	}
 	m, ok := p.mgmt[key]
 	if !ok {
@@ -183,7 +187,7 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 	// for its consume rate (the dead-letter ratio's denominator); any trigger on the vhost reports the consume
 	// rate when its reading has them.
 	s.version = s.vhost.Add(s, vhostWatch{pageSize: s.md.PageSize, rates: s.md.Mode == modeMessageRate || s.deadLetter || s.progress})
-	return s, nil
+	return nil
 }
 
 // maxPageSize is the largest page of queues the management API gives (and pageSize's default): a
@@ -235,9 +239,6 @@ func tlsConfig(t *scalers.TLS, ep endpoint) (*tls.Config, error) {
 
 // Metrics is one metric: the queue length or the publish rate, with value as its per-replica target.
 func (s *Scaler) Metrics() []scalers.MetricSpec {
-	if s.deadLetter {
-		return scalers.DeadLetterMetrics
-	}
 	return []scalers.MetricSpec{{Target: s.md.Value, Activation: s.md.ActivationValue}}
 }
 
@@ -288,9 +289,7 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 		if !ok {
 			return scalers.Sample{}, fmt.Errorf("%s: dead-letter queue %q: %w", s.where(), s.md.QueueName, ErrQueueNotFound)
 		}
-		vals := make([]float64, 2)
-		vals[scalers.DeadLetterDepth], vals[scalers.DeadLetterInflow] = float64(q.Messages), q.InflowRate
-		return scalers.Sample{Values: vals}, nil
+		return scalers.Sample{Values: []float64{float64(q.Messages), q.InflowRate}}, nil
 	}
 	matched, err := s.match(r.Val.queues)
 	if err != nil {

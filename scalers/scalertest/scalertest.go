@@ -6,7 +6,7 @@
 // (default 0) are the metric's HPA target and activation threshold; metrics (default 1) is how many
 // metrics the trigger serves (named m0, m1, ... when more than one), all with the same value.
 //
-// As a dead-letter reader (scalers.Config.DeadLetter) it takes key alone and reports the depth and inflow
+// As a dead-letter type (scalers.DeadLetterType) its readers take key alone and reports the depth and inflow
 // set with SetDeadLetter. SetProgress attaches a scalers.Progress to every sample of a key.
 package scalertest
 
@@ -89,9 +89,44 @@ func (s *Source) Closed(key string) int {
 
 // Register adds the "test" type to r, reading from s, and returns r.
 func (s *Source) Register(r scalers.Registry) scalers.Registry {
-	r[Type] = s.newScaler
+	r[Type] = triggerType{s}
 	return r
 }
+
+// triggerType is the "test" trigger type of a Source, a dead-letter type too.
+type triggerType struct{ src *Source }
+
+var (
+	_ scalers.TriggerType    = triggerType{}
+	_ scalers.DeadLetterType = triggerType{}
+)
+
+func (t triggerType) New(cfg scalers.Config) (scalers.Scaler, error) { return t.src.newScaler(cfg) }
+
+func (t triggerType) NewDeadLetter(cfg scalers.Config) (scalers.DeadLetterReader, error) {
+	var dl struct {
+		Key string `ebb:"key"`
+	}
+	if err := scalers.ParseAs("a test dead-letter reader", cfg.Metadata, cfg.Auth, &dl); err != nil {
+		return nil, err
+	}
+	return deadLetterReader{&scaler{src: t.src, md: metadata{Key: dl.Key}, deadLetter: true}}, nil
+}
+
+// deadLetterReader reads what SetDeadLetter set for its key.
+type deadLetterReader struct{ sc *scaler }
+
+func (d deadLetterReader) Name() string { return "queue (test)" }
+
+func (d deadLetterReader) Read(ctx context.Context) (scalers.DeadLetters, error) {
+	smp, err := d.sc.Sample(ctx)
+	if err != nil {
+		return scalers.DeadLetters{}, err
+	}
+	return scalers.DeadLetters{Depth: smp.Values[0], InflowPerSecond: smp.Values[1]}, nil
+}
+
+func (d deadLetterReader) Close() error { return d.sc.Close() }
 
 type metadata struct {
 	Key        string  `ebb:"key"`
@@ -107,17 +142,7 @@ type scaler struct {
 }
 
 func (s *Source) newScaler(cfg scalers.Config) (scalers.Scaler, error) {
-	sc := &scaler{src: s, deadLetter: cfg.DeadLetter}
-	if cfg.DeadLetter {
-		var dl struct {
-			Key string `ebb:"key"`
-		}
-		if err := scalers.ParseAs("a test dead-letter reader", cfg.Metadata, cfg.Auth, &dl); err != nil {
-			return nil, err
-		}
-		sc.md.Key = dl.Key
-		return sc, nil
-	}
+	sc := &scaler{src: s}
 	if err := scalers.Parse(cfg.Metadata, cfg.Auth, &sc.md); err != nil {
 		return nil, err
 	}
@@ -125,9 +150,6 @@ func (s *Source) newScaler(cfg scalers.Config) (scalers.Scaler, error) {
 }
 
 func (sc *scaler) Metrics() []scalers.MetricSpec {
-	if sc.deadLetter {
-		return scalers.DeadLetterMetrics
-	}
 	if sc.md.Metrics == 1 {
 		return []scalers.MetricSpec{{Target: sc.md.Target, Activation: sc.md.Activation}}
 	}
