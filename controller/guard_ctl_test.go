@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -197,5 +198,32 @@ func TestGuardBadDeadLetter(t *testing.T) {
 	c = h.waitCondition("a", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonInvalidDeadLetter)
 	if !strings.Contains(c.Message, `deadLetter.type "nope"`) {
 		t.Errorf("message = %q, want it to name deadLetter.type", c.Message)
+	}
+}
+
+// A TriggerAuthentication that only spec.deadLetter uses is watched like a trigger's: the ScaledConsumer
+// hears of its creation at once, not at the 30 s recheck of a missing TriggerAuthentication.
+func TestDeadLetterAuthenticationWatched(t *testing.T) {
+	h := newHarness(t)
+	h.deployment("a", 1)
+	h.set("lag", 1)
+	sc := h.scaledConsumer("a", "a", "lag")
+	h.withDeadLetter(sc, "dlq", "1")
+	sc.Spec.DeadLetter.AuthenticationRef = &ebbv1.AuthenticationRef{Name: "dlq-creds"}
+	h.create(sc)
+	c := h.waitCondition("a", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonAuthenticationNotFound)
+	if !strings.Contains(c.Message, `deadLetter: TriggerAuthentication "dlq-creds" not found`) {
+		t.Errorf("Ready message = %q, want it to name the deadLetter's TriggerAuthentication", c.Message)
+	}
+	// The Secret first (Secrets are not watched), then the TriggerAuthentication, which sets the reader's key.
+	h.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "dlq-secret", Namespace: h.ns}, StringData: map[string]string{"k": h.ns + "/dlq"}})
+	start := time.Now()
+	h.create(&ebbv1.TriggerAuthentication{
+		ObjectMeta: metav1.ObjectMeta{Name: "dlq-creds", Namespace: h.ns},
+		Spec:       ebbv1.TriggerAuthenticationSpec{SecretTargetRef: []ebbv1.SecretTargetRef{{Parameter: "key", Name: "dlq-secret", Key: "k"}}},
+	})
+	h.waitCondition("a", ebbv1.ConditionReady, metav1.ConditionTrue, controller.ReasonHPAReady)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("Ready %s after the TriggerAuthentication appeared, want it within seconds (a watch, not the recheck)", took)
 	}
 }

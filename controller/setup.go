@@ -81,13 +81,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		return nil, err
 	}
 	if err := idx.IndexField(ctx, &ebbv1.ScaledConsumer{}, indexAuth, func(o client.Object) []string {
-		var names []string
-		for _, t := range o.(*ebbv1.ScaledConsumer).Spec.Triggers {
-			if t.AuthenticationRef != nil {
-				names = append(names, t.AuthenticationRef.Name)
-			}
-		}
-		return names
+		return authIndex(o.(*ebbv1.ScaledConsumer))
 	}); err != nil {
 		return nil, err
 	}

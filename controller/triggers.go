@@ -9,12 +9,10 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
 	"github.com/ebbscale/ebb/scalers"
@@ -43,28 +41,14 @@ func (e *triggerError) Unwrap() error { return e.Err }
 func (r *Reconciler) fingerprint(ctx context.Context, sc *ebbv1.ScaledConsumer) (string, error) {
 	authVersions := map[string]string{}
 	var errs []error
-	type ref struct {
-		who string
-		ref *ebbv1.AuthenticationRef
-	}
-	refs := make([]ref, 0, len(sc.Spec.Triggers)+1)
-	for _, t := range sc.Spec.Triggers {
-		refs = append(refs, ref{fmt.Sprintf("trigger %q", t.TriggerName()), t.AuthenticationRef})
-	}
-	if dl := sc.Spec.DeadLetter; dl != nil {
-		refs = append(refs, ref{"deadLetter", dl.AuthenticationRef})
-	}
-	for _, t := range refs {
-		if t.ref == nil {
-			continue
-		}
+	for _, ref := range authRefs(sc) {
 		ta := &ebbv1.TriggerAuthentication{}
-		err := r.Client.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: t.ref.Name}, ta)
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: ref.Name}, ta)
 		switch {
 		case apierrors.IsNotFound(err):
-			errs = append(errs, fmt.Errorf("%s: TriggerAuthentication %q not found in namespace %s", t.who, t.ref.Name, sc.Namespace))
+			errs = append(errs, fmt.Errorf("%s: TriggerAuthentication %q not found in namespace %s", ref.Who, ref.Name, sc.Namespace))
 		case err != nil:
-			return "", fmt.Errorf("reading TriggerAuthentication %s: %w", t.ref.Name, err)
+			return "", fmt.Errorf("reading TriggerAuthentication %s: %w", ref.Name, err)
 		default:
 			authVersions[ta.Name] = ta.ResourceVersion
 		}
@@ -198,37 +182,6 @@ func (r *Reconciler) buildGuard(ctx context.Context, sc *ebbv1.ScaledConsumer, s
 		spec.GuardTripped = c.Reason
 	}
 	return nil
-}
-
-// resolveAuth reads a TriggerAuthentication's parameters from its Secrets. Secrets are read with the
-// uncached reader, so ebb does not hold every Secret of the cluster in memory.
-func (r *Reconciler) resolveAuth(ctx context.Context, namespace string, ref *ebbv1.AuthenticationRef) (map[string]string, error) {
-	if ref == nil {
-		return nil, nil
-	}
-	ta := &ebbv1.TriggerAuthentication{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, ta); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, &triggerError{Reason: ReasonAuthenticationNotFound, Err: fmt.Errorf("TriggerAuthentication %q not found", ref.Name)}
-		}
-		return nil, err
-	}
-	params := map[string]string{}
-	for _, s := range ta.Spec.SecretTargetRef {
-		secret := &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: s.Name}, secret); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, &triggerError{Reason: ReasonAuthenticationNotFound, Err: fmt.Errorf("TriggerAuthentication %q: parameter %q: Secret %q not found", ta.Name, s.Parameter, s.Name)}
-			}
-			return nil, fmt.Errorf("reading Secret %s: %w", s.Name, err)
-		}
-		v, ok := secret.Data[s.Key]
-		if !ok {
-			return nil, &triggerError{Reason: ReasonAuthenticationNotFound, Err: fmt.Errorf("TriggerAuthentication %q: parameter %q: Secret %q has no key %q", ta.Name, s.Parameter, s.Name, s.Key)}
-		}
-		params[s.Parameter] = string(v)
-	}
-	return params, nil
 }
 
 func closeAll(ts []PolledTrigger) {
