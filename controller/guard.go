@@ -17,18 +17,6 @@ import (
 	"github.com/ebbscale/ebb/scalers"
 )
 
-// Reasons of the ConsumersHealthy condition. False: the guard holds scale-up, and the reason names the
-// signal. True: Healthy. Unknown: the guard is off or has nothing to watch.
-const (
-	ReasonDeadLetterInflow = "DeadLetterInflow"
-	ReasonDeadLetterRatio  = "DeadLetterRatio"
-	ReasonStalled          = "Stalled"
-	ReasonRewound          = "Rewound"
-	ReasonHealthy          = "Healthy"
-	ReasonGuardDisabled    = "GuardDisabled"
-	ReasonNothingToWatch   = "NothingToWatch"
-)
-
 // guardConfig is the consumer-health guard's spec, defaults applied.
 type guardConfig struct {
 	// StalledAfterPolls: polls in a row with lag and no committed progress before a group is stalled
@@ -360,7 +348,7 @@ func (r *Reconciler) setGuardStatus(sc *ebbv1.ScaledConsumer, current int32) {
 	key := client.ObjectKeyFromObject(sc)
 	old := meta.FindStatusCondition(sc.Status.Conditions, ebbv1.ConditionConsumersHealthy)
 	wasTripped := old != nil && old.Status == metav1.ConditionFalse
-	v, ok := r.Poller.Guard(key)
+	v, ok := r.poller.Guard(key)
 	switch {
 	case !ok && sc.Spec.Guard != nil && sc.Spec.Guard.Enabled != nil && !*sc.Spec.Guard.Enabled:
 		sc.Status.Guard = nil
@@ -386,7 +374,7 @@ func (r *Reconciler) setGuardStatus(sc *ebbv1.ScaledConsumer, current int32) {
 		sc.Status.Guard = gs
 		r.setCondition(sc, ebbv1.ConditionConsumersHealthy, metav1.ConditionTrue, ReasonHealthy, orText(v.Message, "watching; nothing wrong"))
 		if wasTripped {
-			r.Recorder.Eventf(sc, nil, corev1.EventTypeNormal, "ConsumersHealthy", "Guard", "%s", eventNote("released: scale-up may resume; "+v.Message))
+			r.Recorder.Eventf(sc, nil, corev1.EventTypeNormal, ReasonGuardReleased, "Guard", "%s", eventNote("released: scale-up may resume; "+v.Message))
 		}
 		return
 	}

@@ -69,7 +69,7 @@ func TestGuardHoldsHPAMaxReplicas(t *testing.T) {
 		got := testutil.ToFloat64(h.metrics.MaxReplicas.WithLabelValues(h.ns, "worker"))
 		return got == 3, fmt.Sprintf("ebb_scaledconsumer_max_replicas = %v while held, want 3", got)
 	})
-	fingerprint, _ := h.rec.Poller.Fingerprint(types.NamespacedName{Namespace: h.ns, Name: "worker"})
+	fingerprint, _ := controller.PollFingerprint(h.rec, types.NamespacedName{Namespace: h.ns, Name: "worker"})
 	g := h.getSC("worker").Status.Guard
 	if g == nil || g.HeldReplicas == nil || *g.HeldReplicas != 3 || g.DeadLetterDepth != "50" {
 		t.Errorf("status.guard = %+v, want heldReplicas 3 and depth 50", g)
@@ -83,7 +83,7 @@ func TestGuardHoldsHPAMaxReplicas(t *testing.T) {
 		sc.Spec.PollingInterval = &metav1.Duration{Duration: 150 * time.Millisecond}
 	})
 	h.eventually(10*time.Second, func() (bool, string) {
-		fp, _ := h.rec.Poller.Fingerprint(types.NamespacedName{Namespace: h.ns, Name: "worker"})
+		fp, _ := controller.PollFingerprint(h.rec, types.NamespacedName{Namespace: h.ns, Name: "worker"})
 		return fp != "" && fp != fingerprint, "the poll was not rebuilt"
 	})
 	time.Sleep(500 * time.Millisecond) // a few ticks of the new poll

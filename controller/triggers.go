@@ -18,13 +18,6 @@ import (
 	"github.com/ebbscale/ebb/scalers"
 )
 
-// Ready=False reasons for trigger problems.
-const (
-	ReasonInvalidTrigger         = "InvalidTrigger"
-	ReasonAuthenticationNotFound = "AuthenticationNotFound"
-	ReasonInvalidDeadLetter      = "InvalidDeadLetter"
-)
-
 // triggerError is a problem with the triggers that the user fixes in the spec or its
 // TriggerAuthentication; Reason is the Ready condition's reason.
 type triggerError struct {
@@ -71,10 +64,10 @@ func (r *Reconciler) fingerprint(ctx context.Context, sc *ebbv1.ScaledConsumer) 
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// buildPoll parses every trigger (reading the Secrets of their TriggerAuthentications) into a PollSpec.
+// buildPoll parses every trigger (reading the Secrets of their TriggerAuthentications) into a pollSpec.
 // Every trigger's problem is reported at once, in a triggerError.
-func (r *Reconciler) buildPoll(ctx context.Context, sc *ebbv1.ScaledConsumer, fp string) (PollSpec, error) {
-	spec := PollSpec{Fingerprint: fp, Interval: pollingInterval(sc)}
+func (r *Reconciler) buildPoll(ctx context.Context, sc *ebbv1.ScaledConsumer, fp string) (pollSpec, error) {
+	spec := pollSpec{Fingerprint: fp, Interval: pollingInterval(sc)}
 	if f := sc.Spec.Fallback; f != nil {
 		spec.FailureThreshold = max(f.FailureThreshold, 1)
 		spec.FallbackReplicas = ptr(f.Replicas)
@@ -91,22 +84,22 @@ func (r *Reconciler) buildPoll(ctx context.Context, sc *ebbv1.ScaledConsumer, fp
 				continue
 			}
 			closeAll(spec.Triggers)
-			return PollSpec{}, err
+			return pollSpec{}, err
 		}
 		s, err := r.Registry.New(t.Type, scalers.Config{TriggerName: t.TriggerName(), Metadata: t.Metadata, Auth: auth, PollingInterval: spec.Interval, Progress: wantsConsumeRate(sc)})
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		spec.Triggers = append(spec.Triggers, PolledTrigger{Name: t.TriggerName(), Type: t.Type, Scaler: s})
+		spec.Triggers = append(spec.Triggers, polledTrigger{Name: t.TriggerName(), Type: t.Type, Scaler: s})
 	}
 	if len(errs) > 0 {
 		closeAll(spec.Triggers)
-		return PollSpec{}, &triggerError{Reason: reason, Err: errors.Join(errs...)}
+		return pollSpec{}, &triggerError{Reason: reason, Err: errors.Join(errs...)}
 	}
 	if err := r.buildGuard(ctx, sc, &spec); err != nil {
 		closeAll(spec.Triggers)
-		return PollSpec{}, err
+		return pollSpec{}, err
 	}
 	return spec, nil
 }
@@ -120,7 +113,7 @@ func wantsConsumeRate(sc *ebbv1.ScaledConsumer) bool {
 
 // buildGuard adds the consumer-health guard and the dead-letter reader to spec. A bad deadLetter is a
 // triggerError (InvalidDeadLetter, or AuthenticationNotFound).
-func (r *Reconciler) buildGuard(ctx context.Context, sc *ebbv1.ScaledConsumer, spec *PollSpec) error {
+func (r *Reconciler) buildGuard(ctx context.Context, sc *ebbv1.ScaledConsumer, spec *pollSpec) error {
 	g := sc.Spec.Guard
 	off := g != nil && g.Enabled != nil && !*g.Enabled
 	if off && sc.Spec.DeadLetter == nil {
@@ -184,7 +177,7 @@ func (r *Reconciler) buildGuard(ctx context.Context, sc *ebbv1.ScaledConsumer, s
 	return nil
 }
 
-func closeAll(ts []PolledTrigger) {
+func closeAll(ts []polledTrigger) {
 	for _, t := range ts {
 		if c, ok := t.Scaler.(interface{ Close() error }); ok {
 			_ = c.Close()
