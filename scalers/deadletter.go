@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 )
@@ -66,4 +67,37 @@ func (r Registry) DeadLetterTypes() []string {
 	}
 	slices.Sort(types)
 	return types
+}
+
+// SampledDeadLetters is the DeadLetterReader named name over s, a Scaler whose samples hold, in this
+// order, a dead-letter queue's depth and its inflow per second: a trigger type that reads dead letters
+// with its trigger machinery (the shared client and the batched reading) returns this from NewDeadLetter.
+// Its Close closes s when s is an io.Closer.
+func SampledDeadLetters(name string, s Scaler) DeadLetterReader {
+	return sampledDeadLetters{name: name, s: s}
+}
+
+type sampledDeadLetters struct {
+	name string
+	s    Scaler
+}
+
+func (d sampledDeadLetters) Name() string { return d.name }
+
+func (d sampledDeadLetters) Read(ctx context.Context) (DeadLetters, error) {
+	smp, err := d.s.Sample(ctx)
+	if err != nil {
+		return DeadLetters{}, err
+	}
+	if len(smp.Values) != 2 {
+		return DeadLetters{}, fmt.Errorf("dead-letter reader %s: %d values, want depth and inflow", d.name, len(smp.Values))
+	}
+	return DeadLetters{Depth: smp.Values[0], InflowPerSecond: smp.Values[1]}, nil
+}
+
+func (d sampledDeadLetters) Close() error {
+	if c, ok := d.s.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }

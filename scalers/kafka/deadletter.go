@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -29,27 +28,8 @@ func (p *Pool) NewDeadLetter(cfg scalers.Config) (scalers.DeadLetterReader, erro
 	}
 	s.cluster = c
 	s.version = c.Add(s, watch{topic: s.md.Topic, starts: true})
-	return deadLetterReader{s}, nil
+	return scalers.SampledDeadLetters(fmt.Sprintf("topic %q", s.md.Topic), s), nil
 }
-
-// deadLetterReader is a dead-letter topic's reader: a Scaler in dead-letter mode, which shares the
-// cluster's client and reading with the triggers, behind the smaller interface.
-type deadLetterReader struct{ s *Scaler }
-
-// Name implements scalers.DeadLetterReader.
-func (d deadLetterReader) Name() string { return fmt.Sprintf("topic %q", d.s.md.Topic) }
-
-// Read implements scalers.DeadLetterReader.
-func (d deadLetterReader) Read(ctx context.Context) (scalers.DeadLetters, error) {
-	smp, err := d.s.Sample(ctx)
-	if err != nil {
-		return scalers.DeadLetters{}, err
-	}
-	return scalers.DeadLetters{Depth: smp.Values[0], InflowPerSecond: smp.Values[1]}, nil
-}
-
-// Close releases the cluster's client, as Scaler.Close does.
-func (d deadLetterReader) Close() error { return d.s.Close() }
 
 // sampleDeadLetter reads the dead-letter topic: depth is the sum over partitions of end - start, inflow
 // the growth of the summed end offsets per second since the previous sample (0 on the first).

@@ -23,27 +23,8 @@ func (p *Pool) NewDeadLetter(cfg scalers.Config) (scalers.DeadLetterReader, erro
 	if err := p.attach(s); err != nil {
 		return nil, err
 	}
-	return deadLetterReader{s}, nil
+	return scalers.SampledDeadLetters(fmt.Sprintf("queue %q", s.md.QueueName), s), nil
 }
-
-// deadLetterReader is a dead-letter queue's reader: a Scaler in dead-letter mode, which shares its vhost's
-// reading with the triggers, behind the smaller interface.
-type deadLetterReader struct{ s *Scaler }
-
-// Name implements scalers.DeadLetterReader.
-func (d deadLetterReader) Name() string { return fmt.Sprintf("queue %q", d.s.md.QueueName) }
-
-// Read implements scalers.DeadLetterReader.
-func (d deadLetterReader) Read(ctx context.Context) (scalers.DeadLetters, error) {
-	smp, err := d.s.Sample(ctx)
-	if err != nil {
-		return scalers.DeadLetters{}, err
-	}
-	return scalers.DeadLetters{Depth: smp.Values[0], InflowPerSecond: smp.Values[1]}, nil
-}
-
-// Close releases the shared reading, as Scaler.Close does.
-func (d deadLetterReader) Close() error { return d.s.Close() }
 
 // DeadLetter reports a dead-letter queue's depth (ready plus unacknowledged messages) and inflow (messages
 // per second entering it, dead-lettered or published, smoothed; see QueueStats.InflowRate), for the

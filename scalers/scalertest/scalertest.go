@@ -110,23 +110,8 @@ func (t triggerType) NewDeadLetter(cfg scalers.Config) (scalers.DeadLetterReader
 	if err := scalers.ParseAs("a test dead-letter reader", cfg.Metadata, cfg.Auth, &dl); err != nil {
 		return nil, err
 	}
-	return deadLetterReader{&scaler{src: t.src, md: metadata{Key: dl.Key}, deadLetter: true}}, nil
+	return scalers.SampledDeadLetters("queue (test)", &scaler{src: t.src, md: metadata{Key: dl.Key}, deadLetter: true}), nil
 }
-
-// deadLetterReader reads what SetDeadLetter set for its key.
-type deadLetterReader struct{ sc *scaler }
-
-func (d deadLetterReader) Name() string { return "queue (test)" }
-
-func (d deadLetterReader) Read(ctx context.Context) (scalers.DeadLetters, error) {
-	smp, err := d.sc.Sample(ctx)
-	if err != nil {
-		return scalers.DeadLetters{}, err
-	}
-	return scalers.DeadLetters{Depth: smp.Values[0], InflowPerSecond: smp.Values[1]}, nil
-}
-
-func (d deadLetterReader) Close() error { return d.sc.Close() }
 
 type metadata struct {
 	Key        string  `ebb:"key"`
