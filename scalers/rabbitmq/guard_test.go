@@ -13,7 +13,7 @@ import (
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
 )
 
-// The consumer-health guard's view of RabbitMQ: a dead-letter reader (scalers.Config.DeadLetter) reports
+// The consumer-health guard's view of RabbitMQ: a dead-letter reader (Pool.NewDeadLetter) reports
 // the dead-letter queue's depth and inflow, and a trigger on the source queue, read over http, reports
 // the rate at which consumers acknowledge. Consumers that reject every other message of a 20/s stream
 // dead-letter about 10/s and acknowledge about 10/s.
