@@ -5,15 +5,6 @@ import (
 	"time"
 )
 
-// Reasons for the scale actions ebb takes through /scale; they are event reasons and the reason label of
-// ebb_scale_actions_total.
-const (
-	ReasonActivated      = "Activated"
-	ReasonCooledDown     = "CooledDown"
-	ReasonFallback       = "FallbackReplicas"
-	ReasonPausedReplicas = "PausedReplicas"
-)
-
 // triggerView is what the activation decision needs to know about one trigger.
 type triggerView struct {
 	// Sampled: the trigger has had at least one good sample since ebb started polling it.

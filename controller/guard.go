@@ -17,18 +17,6 @@ import (
 	"github.com/ebbscale/ebb/scalers"
 )
 
-// Reasons of the ConsumersHealthy condition. False: the guard holds scale-up, and the reason names the
-// signal. True: Healthy. Unknown: the guard is off or has nothing to watch.
-const (
-	ReasonDeadLetterInflow = "DeadLetterInflow"
-	ReasonDeadLetterRatio  = "DeadLetterRatio"
-	ReasonStalled          = "Stalled"
-	ReasonRewound          = "Rewound"
-	ReasonHealthy          = "Healthy"
-	ReasonGuardDisabled    = "GuardDisabled"
-	ReasonNothingToWatch   = "NothingToWatch"
-)
-
 // guardConfig is the consumer-health guard's spec, defaults applied.
 type guardConfig struct {
 	// StalledAfterPolls: polls in a row with lag and no committed progress before a group is stalled
@@ -53,13 +41,19 @@ type guardTrigger struct {
 	Progress *scalers.Progress
 }
 
+// Index of each value in guardInput.DeadLetter.
+const (
+	deadLetterDepth = iota
+	deadLetterInflow
+)
+
 // guardInput is one tick's observation.
 type guardInput struct {
 	Now time.Time
 	// ConsumersRunning: the target has replicas. A group with no consumers is not stalled, it is idle.
 	ConsumersRunning bool
-	// DeadLetter is the dead-letter reader's sample (depth, inflow per second); nil when there is none or
-	// it failed (DeadLetterErr).
+	// DeadLetter is the dead-letter reader's sample, indexed by deadLetterDepth and deadLetterInflow (per
+	// second); nil when there is none or it failed (DeadLetterErr).
 	DeadLetter    []float64
 	DeadLetterErr error
 	Triggers      []guardTrigger
@@ -159,11 +153,11 @@ func (g *guard) observe(in guardInput) bool {
 	// Dead-letter inflow and ratio, over the window.
 	if g.cfg.DeadLetter != "" {
 		if in.DeadLetter != nil {
-			s := guardSample{at: in.Now, inflow: in.DeadLetter[scalers.DeadLetterInflow]}
+			s := guardSample{at: in.Now, inflow: in.DeadLetter[deadLetterInflow]}
 			s.finished, s.finishedKnown = finishedRate(in.Triggers, s.inflow)
 			g.samples = append(g.samples, s)
 			g.view.HasDeadLetter = true
-			g.view.Depth = in.DeadLetter[scalers.DeadLetterDepth]
+			g.view.Depth = in.DeadLetter[deadLetterDepth]
 		} else if in.DeadLetterErr != nil {
 			notes = append(notes, fmt.Sprintf("dead-letter %s unreadable: %v", g.cfg.DeadLetter, in.DeadLetterErr))
 		}
@@ -354,7 +348,7 @@ func (r *Reconciler) setGuardStatus(sc *ebbv1.ScaledConsumer, current int32) {
 	key := client.ObjectKeyFromObject(sc)
 	old := meta.FindStatusCondition(sc.Status.Conditions, ebbv1.ConditionConsumersHealthy)
 	wasTripped := old != nil && old.Status == metav1.ConditionFalse
-	v, ok := r.Poller.Guard(key)
+	v, ok := r.poller.Guard(key)
 	switch {
 	case !ok && sc.Spec.Guard != nil && sc.Spec.Guard.Enabled != nil && !*sc.Spec.Guard.Enabled:
 		sc.Status.Guard = nil
@@ -380,7 +374,7 @@ func (r *Reconciler) setGuardStatus(sc *ebbv1.ScaledConsumer, current int32) {
 		sc.Status.Guard = gs
 		r.setCondition(sc, ebbv1.ConditionConsumersHealthy, metav1.ConditionTrue, ReasonHealthy, orText(v.Message, "watching; nothing wrong"))
 		if wasTripped {
-			r.Recorder.Eventf(sc, nil, corev1.EventTypeNormal, "ConsumersHealthy", "Guard", "%s", eventNote("released: scale-up may resume; "+v.Message))
+			r.Recorder.Eventf(sc, nil, corev1.EventTypeNormal, ReasonGuardReleased, "Guard", "%s", eventNote("released: scale-up may resume; "+v.Message))
 		}
 		return
 	}

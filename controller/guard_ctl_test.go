@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -68,7 +69,7 @@ func TestGuardHoldsHPAMaxReplicas(t *testing.T) {
 		got := testutil.ToFloat64(h.metrics.MaxReplicas.WithLabelValues(h.ns, "worker"))
 		return got == 3, fmt.Sprintf("ebb_scaledconsumer_max_replicas = %v while held, want 3", got)
 	})
-	fingerprint, _ := h.rec.Poller.Fingerprint(types.NamespacedName{Namespace: h.ns, Name: "worker"})
+	fingerprint, _ := controller.PollFingerprint(h.rec, types.NamespacedName{Namespace: h.ns, Name: "worker"})
 	g := h.getSC("worker").Status.Guard
 	if g == nil || g.HeldReplicas == nil || *g.HeldReplicas != 3 || g.DeadLetterDepth != "50" {
 		t.Errorf("status.guard = %+v, want heldReplicas 3 and depth 50", g)
@@ -82,7 +83,7 @@ func TestGuardHoldsHPAMaxReplicas(t *testing.T) {
 		sc.Spec.PollingInterval = &metav1.Duration{Duration: 150 * time.Millisecond}
 	})
 	h.eventually(10*time.Second, func() (bool, string) {
-		fp, _ := h.rec.Poller.Fingerprint(types.NamespacedName{Namespace: h.ns, Name: "worker"})
+		fp, _ := controller.PollFingerprint(h.rec, types.NamespacedName{Namespace: h.ns, Name: "worker"})
 		return fp != "" && fp != fingerprint, "the poll was not rebuilt"
 	})
 	time.Sleep(500 * time.Millisecond) // a few ticks of the new poll
@@ -197,5 +198,32 @@ func TestGuardBadDeadLetter(t *testing.T) {
 	c = h.waitCondition("a", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonInvalidDeadLetter)
 	if !strings.Contains(c.Message, `deadLetter.type "nope"`) {
 		t.Errorf("message = %q, want it to name deadLetter.type", c.Message)
+	}
+}
+
+// A TriggerAuthentication that only spec.deadLetter uses is watched like a trigger's: the ScaledConsumer
+// hears of its creation at once, not at the 30 s recheck of a missing TriggerAuthentication.
+func TestDeadLetterAuthenticationWatched(t *testing.T) {
+	h := newHarness(t)
+	h.deployment("a", 1)
+	h.set("lag", 1)
+	sc := h.scaledConsumer("a", "a", "lag")
+	h.withDeadLetter(sc, "dlq", "1")
+	sc.Spec.DeadLetter.AuthenticationRef = &ebbv1.AuthenticationRef{Name: "dlq-creds"}
+	h.create(sc)
+	c := h.waitCondition("a", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonAuthenticationNotFound)
+	if !strings.Contains(c.Message, `deadLetter: TriggerAuthentication "dlq-creds" not found`) {
+		t.Errorf("Ready message = %q, want it to name the deadLetter's TriggerAuthentication", c.Message)
+	}
+	// The Secret first (Secrets are not watched), then the TriggerAuthentication, which sets the reader's key.
+	h.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "dlq-secret", Namespace: h.ns}, StringData: map[string]string{"k": h.ns + "/dlq"}})
+	start := time.Now()
+	h.create(&ebbv1.TriggerAuthentication{
+		ObjectMeta: metav1.ObjectMeta{Name: "dlq-creds", Namespace: h.ns},
+		Spec:       ebbv1.TriggerAuthenticationSpec{SecretTargetRef: []ebbv1.SecretTargetRef{{Parameter: "key", Name: "dlq-secret", Key: "k"}}},
+	})
+	h.waitCondition("a", ebbv1.ConditionReady, metav1.ConditionTrue, controller.ReasonHPAReady)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("Ready %s after the TriggerAuthentication appeared, want it within seconds (a watch, not the recheck)", took)
 	}
 }

@@ -1,16 +1,23 @@
 package controller
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
+	"time"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	autoscalingv2ac "k8s.io/client-go/applyconfigurations/autoscaling/v2"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
 )
@@ -139,4 +146,91 @@ func maxReplicas(sc *ebbv1.ScaledConsumer) int32 {
 		return 100
 	}
 	return *sc.Spec.MaxReplicas
+}
+
+// syncHPA applies the HPA (and deletes any other HPA this ScaledConsumer controls) when want, and deletes
+// every HPA it controls otherwise.
+func (r *Reconciler) syncHPA(ctx context.Context, sc *ebbv1.ScaledConsumer, states []triggerState, want bool) error {
+	if !want {
+		return r.deleteOwnedHPAs(ctx, sc, "")
+	}
+	if err := r.applyHPA(ctx, sc, states); err != nil {
+		r.Metrics.ReconcileErrors.WithLabelValues("hpa").Inc()
+		r.notReady(sc, ReasonHPAApplyFailed, fmt.Sprintf("applying HPA %s: %v", HPAName(sc), err))
+		return err
+	}
+	return r.deleteOwnedHPAs(ctx, sc, HPAName(sc))
+}
+
+// applyHPA server-side applies the desired HPA for the metrics the poller serves.
+func (r *Reconciler) applyHPA(ctx context.Context, sc *ebbv1.ScaledConsumer, states []triggerState) error {
+	var metrics []HPAMetric
+	for _, s := range states {
+		for i, n := range s.MetricNames {
+			metrics = append(metrics, HPAMetric{Name: n, Target: s.Specs[i].Target})
+		}
+	}
+	hpa, err := desiredHPA(sc, metrics)
+	if err != nil {
+		return err
+	}
+	// Skip the write when ebb applied exactly this (same hash) and nobody changed the HPA's spec since
+	// (same generation as ebb's apply left it). Not a diff: any change to the spec, by anyone, makes ebb
+	// apply again. This saves one write per ScaledConsumer per reconcile.
+	hash, err := applyHash(hpa)
+	if err != nil {
+		return err
+	}
+	hpa.WithAnnotations(map[string]string{HPAHashAnnotation: hash})
+	key := client.ObjectKeyFromObject(sc)
+	r.mu.Lock()
+	last, seen := r.applied[key]
+	r.mu.Unlock()
+	cached := &autoscalingv2.HorizontalPodAutoscaler{}
+	if seen && last.hash == hash {
+		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: *hpa.Name}, cached); err == nil &&
+			metav1.IsControlledBy(cached, sc) && cached.Annotations[HPAHashAnnotation] == hash && cached.Generation == last.generation {
+			return nil
+		}
+	}
+	start := time.Now()
+	err = r.Client.Apply(ctx, hpa, client.FieldOwner(FieldManager), client.ForceOwnership)
+	r.Metrics.HPAApplyDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return err
+	}
+	if hpa.Generation != nil {
+		r.mu.Lock()
+		if r.applied == nil {
+			r.applied = map[types.NamespacedName]appliedHPA{}
+		}
+		r.applied[key] = appliedHPA{hash: hash, generation: *hpa.Generation}
+		r.mu.Unlock()
+	}
+	return nil
+}
+
+// appliedHPA is what ebb last applied for a ScaledConsumer: its hash and the generation it left.
+type appliedHPA struct {
+	hash       string
+	generation int64
+}
+
+// deleteOwnedHPAs deletes the HPAs this ScaledConsumer controls, except the one named keep.
+func (r *Reconciler) deleteOwnedHPAs(ctx context.Context, sc *ebbv1.ScaledConsumer, keep string) error {
+	list := &autoscalingv2.HorizontalPodAutoscalerList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(sc.Namespace), client.MatchingLabels{ebbv1.ScaledConsumerLabel: sc.Name}); err != nil {
+		return err
+	}
+	for i := range list.Items {
+		h := &list.Items[i]
+		if h.Name == keep || !metav1.IsControlledBy(h, sc) {
+			continue
+		}
+		if err := r.Client.Delete(ctx, h); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting HPA %s: %w", h.Name, err)
+		}
+		log.FromContext(ctx).Info("deleted HPA", "hpa", h.Name)
+	}
+	return nil
 }

@@ -17,15 +17,15 @@ import (
 	"github.com/ebbscale/ebb/scalers"
 )
 
-// PolledTrigger is one trigger the poller samples.
-type PolledTrigger struct {
+// polledTrigger is one trigger the poller samples.
+type polledTrigger struct {
 	Name   string
 	Type   string
 	Scaler scalers.Scaler
 }
 
-// PollSpec is what the poller runs for one ScaledConsumer.
-type PollSpec struct {
+// pollSpec is what the poller runs for one ScaledConsumer.
+type pollSpec struct {
 	// Fingerprint identifies the spec (triggers, authentication, interval, fallback): the reconciler
 	// replaces a running poll only when it changes.
 	Fingerprint string
@@ -33,17 +33,17 @@ type PollSpec struct {
 	// FailureThreshold is fallback.failureThreshold; FallbackReplicas is nil without a fallback.
 	FailureThreshold int32
 	FallbackReplicas *int32
-	Triggers         []PolledTrigger
+	Triggers         []polledTrigger
 	// DeadLetter reads spec.deadLetter (nil without one). Guard configures the consumer-health guard (nil
 	// when it is off); GuardTripped, when not empty, is the reason of a trip that status recorded before
 	// this poll started, so a restart or a spec change does not release the guard.
-	DeadLetter   scalers.Scaler
+	DeadLetter   scalers.DeadLetterReader
 	Guard        *guardConfig
 	GuardTripped string
 }
 
-// TriggerState is the poller's view of one trigger.
-type TriggerState struct {
+// triggerState is the poller's view of one trigger.
+type triggerState struct {
 	Name string
 	// MetricNames and Specs: one per metric the trigger serves.
 	MetricNames []string
@@ -65,13 +65,13 @@ type TriggerState struct {
 	FallbackDue bool
 }
 
-// Poller samples the triggers of every ScaledConsumer at its polling interval, writes the values to the
+// poller samples the triggers of every ScaledConsumer at its polling interval, writes the values to the
 // metric store, and tells the controller when something it acts on changed (activity, a failure, the
 // fallback threshold). One goroutine per ScaledConsumer; ticks are aligned to multiples of the interval so
 // triggers with the same interval sample together and shared broker clients can batch them.
 //
-// Poller is a manager.Runnable: it runs on the leader only, and stops every poll when the manager stops.
-type Poller struct {
+// poller is a manager.Runnable: it runs on the leader only, and stops every poll when the manager stops.
+type poller struct {
 	clock   clock.Clock
 	store   *metricstore.Store
 	metrics *Metrics
@@ -85,7 +85,7 @@ type Poller struct {
 }
 
 type pollEntry struct {
-	spec   PollSpec
+	spec   pollSpec
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -93,19 +93,19 @@ type pollEntry struct {
 	replicas atomic.Int32
 
 	mu     sync.Mutex
-	states []TriggerState
+	states []triggerState
 	guard  *guard // nil when the guard is off
 }
 
-// NewPoller returns a Poller writing to store; notify is called (from poll goroutines) when the controller
+// newPoller returns a poller writing to store; notify is called (from poll goroutines) when the controller
 // should look at a ScaledConsumer again. notify must return when its context ends, even if nobody listens.
-func NewPoller(clk clock.Clock, store *metricstore.Store, m *Metrics, notify func(context.Context, types.NamespacedName)) *Poller {
+func newPoller(clk clock.Clock, store *metricstore.Store, m *Metrics, notify func(context.Context, types.NamespacedName)) *poller {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Poller{clock: clk, store: store, metrics: m, notify: notify, base: ctx, cancel: cancel, entries: map[types.NamespacedName]*pollEntry{}}
+	return &poller{clock: clk, store: store, metrics: m, notify: notify, base: ctx, cancel: cancel, entries: map[types.NamespacedName]*pollEntry{}}
 }
 
-// Start blocks until ctx ends, then stops every poll. It makes Poller a manager.Runnable.
-func (p *Poller) Start(ctx context.Context) error {
+// Start blocks until ctx ends, then stops every poll. It makes poller a manager.Runnable.
+func (p *poller) Start(ctx context.Context) error {
 	<-ctx.Done()
 	p.cancel()
 	p.mu.Lock()
@@ -121,7 +121,7 @@ func (p *Poller) Start(ctx context.Context) error {
 }
 
 // Fingerprint returns the fingerprint of the poll running for key, if any.
-func (p *Poller) Fingerprint(key types.NamespacedName) (string, bool) {
+func (p *poller) Fingerprint(key types.NamespacedName) (string, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	e, ok := p.entries[key]
@@ -133,12 +133,12 @@ func (p *Poller) Fingerprint(key types.NamespacedName) (string, bool) {
 
 // Ensure runs spec for key, replacing (and closing the scalers of) a poll with another fingerprint.
 // Metrics the new spec does not serve are dropped from the store.
-func (p *Poller) Ensure(key types.NamespacedName, spec PollSpec) {
-	states := make([]TriggerState, len(spec.Triggers))
+func (p *poller) Ensure(key types.NamespacedName, spec pollSpec) {
+	states := make([]triggerState, len(spec.Triggers))
 	var keep []string
 	for i, t := range spec.Triggers {
 		specs := t.Scaler.Metrics()
-		states[i] = TriggerState{Name: t.Name, Specs: specs}
+		states[i] = triggerState{Name: t.Name, Specs: specs}
 		for _, ms := range specs {
 			n := scalers.MetricName(t.Name, ms)
 			states[i].MetricNames = append(states[i].MetricNames, n)
@@ -176,7 +176,7 @@ func (p *Poller) Ensure(key types.NamespacedName, spec PollSpec) {
 }
 
 // Remove stops the poll of key, closes its scalers and forgets its values.
-func (p *Poller) Remove(key types.NamespacedName) {
+func (p *poller) Remove(key types.NamespacedName) {
 	p.mu.Lock()
 	e := p.entries[key]
 	delete(p.entries, key)
@@ -189,7 +189,7 @@ func (p *Poller) Remove(key types.NamespacedName) {
 }
 
 // States returns a copy of the trigger states of key (nil when key is not polled).
-func (p *Poller) States(key types.NamespacedName) []TriggerState {
+func (p *poller) States(key types.NamespacedName) []triggerState {
 	p.mu.Lock()
 	e := p.entries[key]
 	p.mu.Unlock()
@@ -198,7 +198,7 @@ func (p *Poller) States(key types.NamespacedName) []TriggerState {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out := make([]TriggerState, len(e.states))
+	out := make([]triggerState, len(e.states))
 	for i, s := range e.states {
 		s.Values = append([]float64(nil), s.Values...)
 		out[i] = s
@@ -208,7 +208,7 @@ func (p *Poller) States(key types.NamespacedName) []TriggerState {
 
 // SetReplicas tells the poll of key the target's replica count: the guard counts a group as stalled only
 // while it has consumers.
-func (p *Poller) SetReplicas(key types.NamespacedName, n int32) {
+func (p *poller) SetReplicas(key types.NamespacedName, n int32) {
 	p.mu.Lock()
 	e := p.entries[key]
 	p.mu.Unlock()
@@ -219,7 +219,7 @@ func (p *Poller) SetReplicas(key types.NamespacedName, n int32) {
 
 // Guard returns the consumer-health guard's state for key; ok is false when key is not polled or its
 // guard is off.
-func (p *Poller) Guard(key types.NamespacedName) (v guardView, ok bool) {
+func (p *poller) Guard(key types.NamespacedName) (v guardView, ok bool) {
 	p.mu.Lock()
 	e := p.entries[key]
 	p.mu.Unlock()
@@ -235,13 +235,13 @@ func (p *Poller) Guard(key types.NamespacedName) (v guardView, ok bool) {
 }
 
 // Len is the number of ScaledConsumers being polled.
-func (p *Poller) Len() int {
+func (p *poller) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.entries)
 }
 
-func (p *Poller) stop(e *pollEntry) {
+func (p *poller) stop(e *pollEntry) {
 	e.cancel()
 	<-e.done
 	for _, t := range e.spec.Triggers {
@@ -254,7 +254,7 @@ func (p *Poller) stop(e *pollEntry) {
 	}
 }
 
-func (p *Poller) run(ctx context.Context, key types.NamespacedName, e *pollEntry) {
+func (p *poller) run(ctx context.Context, key types.NamespacedName, e *pollEntry) {
 	defer close(e.done)
 	for {
 		p.tick(ctx, key, e)
@@ -285,7 +285,7 @@ type sampleResult struct {
 	took               time.Duration
 }
 
-func (p *Poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntry) {
+func (p *poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntry) {
 	results := make([]sampleResult, len(e.spec.Triggers))
 	var wg sync.WaitGroup
 	for i, t := range e.spec.Triggers {
@@ -302,11 +302,11 @@ func (p *Poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntr
 		wg.Go(func() {
 			sctx, cancel := context.WithTimeout(ctx, sampleTimeout(e.spec.Interval))
 			defer cancel()
-			s, err := e.spec.DeadLetter.Sample(sctx)
-			if err == nil && len(s.Values) != len(scalers.DeadLetterMetrics) {
-				err = fmt.Errorf("dead-letter reader returned %d values, not %d", len(s.Values), len(scalers.DeadLetterMetrics))
+			d, err := e.spec.DeadLetter.Read(sctx)
+			dead = sampleResult{err: err}
+			if err == nil {
+				dead.values = []float64{deadLetterDepth: d.Depth, deadLetterInflow: d.InflowPerSecond}
 			}
-			dead = sampleResult{values: s.Values, err: err}
 		})
 	}
 	wg.Wait()
@@ -330,7 +330,7 @@ func (p *Poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntr
 
 // observeGuard feeds the tick to the consumer-health guard and exports what it sees; it reports whether
 // the controller should look again (the guard tripped, released, or changed its reason). e.mu is held.
-func (p *Poller) observeGuard(key types.NamespacedName, e *pollEntry, results []sampleResult, dead sampleResult, now time.Time) bool {
+func (p *poller) observeGuard(key types.NamespacedName, e *pollEntry, results []sampleResult, dead sampleResult, now time.Time) bool {
 	in := guardInput{Now: now, ConsumersRunning: e.replicas.Load() > 0, DeadLetterErr: dead.err}
 	if dead.err == nil && dead.values != nil {
 		in.DeadLetter = dead.values
@@ -372,7 +372,7 @@ func (p *Poller) observeGuard(key types.NamespacedName, e *pollEntry, results []
 
 // record folds one sample into the trigger's state and the store; it reports whether the controller should
 // look again. e.mu is held.
-func (p *Poller) record(key types.NamespacedName, e *pollEntry, i int, t PolledTrigger, r sampleResult, now time.Time) bool {
+func (p *poller) record(key types.NamespacedName, e *pollEntry, i int, t polledTrigger, r sampleResult, now time.Time) bool {
 	st := &e.states[i]
 	prev := *st
 	p.metrics.PollDuration.WithLabelValues(t.Type).Observe(r.took.Seconds())

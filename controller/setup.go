@@ -81,19 +81,13 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		return nil, err
 	}
 	if err := idx.IndexField(ctx, &ebbv1.ScaledConsumer{}, indexAuth, func(o client.Object) []string {
-		var names []string
-		for _, t := range o.(*ebbv1.ScaledConsumer).Spec.Triggers {
-			if t.AuthenticationRef != nil {
-				names = append(names, t.AuthenticationRef.Name)
-			}
-		}
-		return names
+		return authIndex(o.(*ebbv1.ScaledConsumer))
 	}); err != nil {
 		return nil, err
 	}
 
 	wake := make(chan event.GenericEvent, 1024)
-	poller := NewPoller(clock.RealClock{}, opts.Store, opts.Metrics, func(ctx context.Context, key types.NamespacedName) {
+	p := newPoller(clock.RealClock{}, opts.Store, opts.Metrics, func(ctx context.Context, key types.NamespacedName) {
 		sc := &ebbv1.ScaledConsumer{}
 		sc.Namespace, sc.Name = key.Namespace, key.Name
 		// The controller may stop listening first at shutdown; the poll's context ends then too.
@@ -102,14 +96,14 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		case <-ctx.Done():
 		}
 	})
-	if err := mgr.Add(poller); err != nil {
+	if err := mgr.Add(p); err != nil {
 		return nil, err
 	}
 	r := &Reconciler{
 		Client:        mgr.GetClient(),
 		APIReader:     mgr.GetAPIReader(),
 		Registry:      opts.Registry,
-		Poller:        poller,
+		poller:        p,
 		Clock:         opts.Clock,
 		Recorder:      mgr.GetEventRecorder("ebb"),
 		Metrics:       opts.Metrics,

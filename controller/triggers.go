@@ -7,26 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
 	"github.com/ebbscale/ebb/scalers"
-)
-
-// Ready=False reasons for trigger problems.
-const (
-	ReasonInvalidTrigger         = "InvalidTrigger"
-	ReasonAuthenticationNotFound = "AuthenticationNotFound"
-	ReasonInvalidDeadLetter      = "InvalidDeadLetter"
 )
 
 // triggerError is a problem with the triggers that the user fixes in the spec or its
@@ -45,28 +34,14 @@ func (e *triggerError) Unwrap() error { return e.Err }
 func (r *Reconciler) fingerprint(ctx context.Context, sc *ebbv1.ScaledConsumer) (string, error) {
 	authVersions := map[string]string{}
 	var errs []error
-	type ref struct {
-		who string
-		ref *ebbv1.AuthenticationRef
-	}
-	refs := make([]ref, 0, len(sc.Spec.Triggers)+1)
-	for _, t := range sc.Spec.Triggers {
-		refs = append(refs, ref{fmt.Sprintf("trigger %q", t.TriggerName()), t.AuthenticationRef})
-	}
-	if dl := sc.Spec.DeadLetter; dl != nil {
-		refs = append(refs, ref{"deadLetter", dl.AuthenticationRef})
-	}
-	for _, t := range refs {
-		if t.ref == nil {
-			continue
-		}
+	for _, ref := range authRefs(sc) {
 		ta := &ebbv1.TriggerAuthentication{}
-		err := r.Client.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: t.ref.Name}, ta)
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: ref.Name}, ta)
 		switch {
 		case apierrors.IsNotFound(err):
-			errs = append(errs, fmt.Errorf("%s: TriggerAuthentication %q not found in namespace %s", t.who, t.ref.Name, sc.Namespace))
+			errs = append(errs, fmt.Errorf("%s: TriggerAuthentication %q not found in namespace %s", ref.Who, ref.Name, sc.Namespace))
 		case err != nil:
-			return "", fmt.Errorf("reading TriggerAuthentication %s: %w", t.ref.Name, err)
+			return "", fmt.Errorf("reading TriggerAuthentication %s: %w", ref.Name, err)
 		default:
 			authVersions[ta.Name] = ta.ResourceVersion
 		}
@@ -89,10 +64,10 @@ func (r *Reconciler) fingerprint(ctx context.Context, sc *ebbv1.ScaledConsumer) 
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// buildPoll parses every trigger (reading the Secrets of their TriggerAuthentications) into a PollSpec.
+// buildPoll parses every trigger (reading the Secrets of their TriggerAuthentications) into a pollSpec.
 // Every trigger's problem is reported at once, in a triggerError.
-func (r *Reconciler) buildPoll(ctx context.Context, sc *ebbv1.ScaledConsumer, fp string) (PollSpec, error) {
-	spec := PollSpec{Fingerprint: fp, Interval: pollingInterval(sc)}
+func (r *Reconciler) buildPoll(ctx context.Context, sc *ebbv1.ScaledConsumer, fp string) (pollSpec, error) {
+	spec := pollSpec{Fingerprint: fp, Interval: pollingInterval(sc)}
 	if f := sc.Spec.Fallback; f != nil {
 		spec.FailureThreshold = max(f.FailureThreshold, 1)
 		spec.FallbackReplicas = ptr(f.Replicas)
@@ -109,22 +84,22 @@ func (r *Reconciler) buildPoll(ctx context.Context, sc *ebbv1.ScaledConsumer, fp
 				continue
 			}
 			closeAll(spec.Triggers)
-			return PollSpec{}, err
+			return pollSpec{}, err
 		}
 		s, err := r.Registry.New(t.Type, scalers.Config{TriggerName: t.TriggerName(), Metadata: t.Metadata, Auth: auth, PollingInterval: spec.Interval, Progress: wantsConsumeRate(sc)})
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		spec.Triggers = append(spec.Triggers, PolledTrigger{Name: t.TriggerName(), Type: t.Type, Scaler: s})
+		spec.Triggers = append(spec.Triggers, polledTrigger{Name: t.TriggerName(), Type: t.Type, Scaler: s})
 	}
 	if len(errs) > 0 {
 		closeAll(spec.Triggers)
-		return PollSpec{}, &triggerError{Reason: reason, Err: errors.Join(errs...)}
+		return pollSpec{}, &triggerError{Reason: reason, Err: errors.Join(errs...)}
 	}
 	if err := r.buildGuard(ctx, sc, &spec); err != nil {
 		closeAll(spec.Triggers)
-		return PollSpec{}, err
+		return pollSpec{}, err
 	}
 	return spec, nil
 }
@@ -138,7 +113,7 @@ func wantsConsumeRate(sc *ebbv1.ScaledConsumer) bool {
 
 // buildGuard adds the consumer-health guard and the dead-letter reader to spec. A bad deadLetter is a
 // triggerError (InvalidDeadLetter, or AuthenticationNotFound).
-func (r *Reconciler) buildGuard(ctx context.Context, sc *ebbv1.ScaledConsumer, spec *PollSpec) error {
+func (r *Reconciler) buildGuard(ctx context.Context, sc *ebbv1.ScaledConsumer, spec *pollSpec) error {
 	g := sc.Spec.Guard
 	off := g != nil && g.Enabled != nil && !*g.Enabled
 	if off && sc.Spec.DeadLetter == nil {
@@ -176,33 +151,22 @@ func (r *Reconciler) buildGuard(ctx context.Context, sc *ebbv1.ScaledConsumer, s
 			}
 			return err
 		}
-		{
-			f, ok := r.Registry[dl.Type]
-			if !ok {
-				errs = append(errs, fmt.Errorf("deadLetter.type %q: %w; known types: %s", dl.Type, scalers.ErrUnknownType, strings.Join(r.Registry.Types(), ", ")))
-			} else if s, err := f(scalers.Config{TriggerName: "deadLetter", Metadata: dl.Metadata, Auth: auth, PollingInterval: spec.Interval, DeadLetter: true}); err != nil {
-				errs = append(errs, fmt.Errorf("deadLetter (%s): %w", dl.Type, err))
-			} else if !slices.Equal(s.Metrics(), scalers.DeadLetterMetrics) {
-				// A factory that ignored Config.DeadLetter built a trigger.
-				closeAll([]PolledTrigger{{Scaler: s}})
-				errs = append(errs, fmt.Errorf("deadLetter.type %q: %w", dl.Type, scalers.ErrNoDeadLetter))
-			} else {
-				spec.DeadLetter = s
-			}
+		if reader, err := r.Registry.NewDeadLetter(dl.Type, scalers.Config{TriggerName: "deadLetter", Metadata: dl.Metadata, Auth: auth, PollingInterval: spec.Interval}); err != nil {
+			errs = append(errs, err)
+		} else {
+			spec.DeadLetter = reader
 		}
 		if len(errs) > 0 {
-			if spec.DeadLetter != nil {
-				closeAll([]PolledTrigger{{Scaler: spec.DeadLetter}})
-				spec.DeadLetter = nil
-			}
+			closeReader(spec.DeadLetter)
+			spec.DeadLetter = nil
 			return &triggerError{Reason: ReasonInvalidDeadLetter, Err: errors.Join(errs...)}
 		}
-		cfg.DeadLetter = deadLetterName(dl)
+		cfg.DeadLetter = spec.DeadLetter.Name()
 	}
 	if off {
 		// A guard turned off still has its deadLetter checked (above), so a typo does not wait for the day
 		// the guard is turned on; the reader is not kept.
-		closeAll([]PolledTrigger{{Scaler: spec.DeadLetter}})
+		closeReader(spec.DeadLetter)
 		spec.DeadLetter = nil
 		return nil
 	}
@@ -213,52 +177,17 @@ func (r *Reconciler) buildGuard(ctx context.Context, sc *ebbv1.ScaledConsumer, s
 	return nil
 }
 
-// deadLetterName names the dead-letter queue or topic in messages.
-func deadLetterName(dl *ebbv1.DeadLetter) string {
-	if t, ok := dl.Metadata["topic"]; ok {
-		return fmt.Sprintf("topic %q", t)
-	}
-	if q, ok := dl.Metadata["queueName"]; ok {
-		return fmt.Sprintf("queue %q", q)
-	}
-	return "queue (" + dl.Type + ")"
-}
-
-// resolveAuth reads a TriggerAuthentication's parameters from its Secrets. Secrets are read with the
-// uncached reader, so ebb does not hold every Secret of the cluster in memory.
-func (r *Reconciler) resolveAuth(ctx context.Context, namespace string, ref *ebbv1.AuthenticationRef) (map[string]string, error) {
-	if ref == nil {
-		return nil, nil
-	}
-	ta := &ebbv1.TriggerAuthentication{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, ta); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, &triggerError{Reason: ReasonAuthenticationNotFound, Err: fmt.Errorf("TriggerAuthentication %q not found", ref.Name)}
-		}
-		return nil, err
-	}
-	params := map[string]string{}
-	for _, s := range ta.Spec.SecretTargetRef {
-		secret := &corev1.Secret{}
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: s.Name}, secret); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, &triggerError{Reason: ReasonAuthenticationNotFound, Err: fmt.Errorf("TriggerAuthentication %q: parameter %q: Secret %q not found", ta.Name, s.Parameter, s.Name)}
-			}
-			return nil, fmt.Errorf("reading Secret %s: %w", s.Name, err)
-		}
-		v, ok := secret.Data[s.Key]
-		if !ok {
-			return nil, &triggerError{Reason: ReasonAuthenticationNotFound, Err: fmt.Errorf("TriggerAuthentication %q: parameter %q: Secret %q has no key %q", ta.Name, s.Parameter, s.Name, s.Key)}
-		}
-		params[s.Parameter] = string(v)
-	}
-	return params, nil
-}
-
-func closeAll(ts []PolledTrigger) {
+func closeAll(ts []polledTrigger) {
 	for _, t := range ts {
 		if c, ok := t.Scaler.(interface{ Close() error }); ok {
 			_ = c.Close()
 		}
+	}
+}
+
+// closeReader closes a dead-letter reader that holds a shared resource (nil: nothing to close).
+func closeReader(d scalers.DeadLetterReader) {
+	if c, ok := d.(interface{ Close() error }); ok {
+		_ = c.Close()
 	}
 }

@@ -24,10 +24,10 @@ import (
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
 	"github.com/ebbscale/ebb/controller"
-	"github.com/ebbscale/ebb/internal/cli"
 	"github.com/ebbscale/ebb/internal/devkafka"
 	"github.com/ebbscale/ebb/internal/localcluster"
 	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/scalers/builtin"
 )
 
 // guardEnv is a control plane with the HPA controller, ebb with the binary's trigger types, and one
@@ -40,7 +40,7 @@ type guardEnv struct {
 
 func newGuardEnv(t *testing.T, replicas int32) *guardEnv {
 	env := testenv.Start(t, localcluster.Options{ControllerManager: true})
-	startEbb(t, env, cli.Registry())
+	startEbb(t, env, builtin.Registry(builtin.Options{}))
 	g := &guardEnv{t: t, c: env.Client, ns: testenv.UniqueName(t, "guard")}
 	if err := g.c.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: g.ns}}); err != nil {
 		t.Fatal(err)

@@ -19,13 +19,13 @@ import (
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
 	"github.com/ebbscale/ebb/controller"
 	"github.com/ebbscale/ebb/internal/app"
-	"github.com/ebbscale/ebb/internal/cli"
 	"github.com/ebbscale/ebb/internal/devkafka"
 	"github.com/ebbscale/ebb/internal/localcluster"
 	"github.com/ebbscale/ebb/internal/testenv"
 	"github.com/ebbscale/ebb/metricsapi"
 	"github.com/ebbscale/ebb/metricstore"
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/builtin"
 	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
@@ -88,7 +88,7 @@ func TestWholeLoop(t *testing.T) {
 	}
 	t.Cleanup(k.Close)
 	b := newKafkaBacklog(t, k)
-	runLoop(t, cli.Registry(), b)
+	runLoop(t, builtin.Registry(builtin.Options{}), b)
 }
 
 // TestWholeLoopTestTrigger runs the same loop on the test trigger: the loop without a broker.

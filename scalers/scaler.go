@@ -57,24 +57,9 @@ type Progress struct {
 	HasConsumeRate bool
 }
 
-// Dead-letter readers. A factory asked for one (Config.DeadLetter) returns a Scaler that watches a
-// dead-letter queue or topic instead of a backlog: its Metrics are DeadLetterMetrics and its Sample values
-// are, in that order, the depth (messages waiting) and the inflow (messages per second entering it). A type
-// that cannot watch dead letters returns an error that wraps ErrNoDeadLetter.
-var (
-	DeadLetterMetrics = []MetricSpec{{Name: "depth"}, {Name: "inflow"}}
-	ErrNoDeadLetter   = errors.New("this trigger type cannot watch a dead-letter queue")
-)
-
 // MaxRewound bounds Progress.Rewound, so a reset of a topic with thousands of partitions stays a short
 // message.
 const MaxRewound = 5
-
-// Index of each value in a dead-letter reader's sample.
-const (
-	DeadLetterDepth = iota
-	DeadLetterInflow
-)
 
 // MetricName is the external metric name of spec for the trigger named trigger: the trigger's name, then
 // "." and spec.Name when the trigger serves more than one metric. Trigger names are DNS labels, so the dot
@@ -114,17 +99,24 @@ type Config struct {
 	// Progress asks the trigger to report its consumers' progress (Sample.Progress) even where that costs
 	// more: the consumer-health guard needs the consume rate.
 	Progress bool
-	// DeadLetter asks for a dead-letter reader (see DeadLetterMetrics) instead of a trigger; Metadata then
-	// names the dead-letter queue or topic and how to reach it.
-	DeadLetter bool
 }
 
-// Factory builds a Scaler for one trigger, or explains why the trigger is invalid.
+// TriggerType builds the Scaler of each trigger of one type, or explains why a trigger is invalid. A
+// trigger type usually holds the broker clients its triggers share (kafka.Pool, rabbitmq.Pool). It may
+// also implement DeadLetterType.
+type TriggerType interface {
+	New(Config) (Scaler, error)
+}
+
+// Factory is a TriggerType written as a function.
 type Factory func(Config) (Scaler, error)
 
-// Registry maps trigger types to their factories. It is data: build it with a map literal, so the set of
-// trigger types is visible in one place.
-type Registry map[string]Factory
+// New implements TriggerType.
+func (f Factory) New(cfg Config) (Scaler, error) { return f(cfg) }
+
+// Registry maps trigger types to their implementations. It is data: build it with a map literal (the
+// ebb binary's is scalers/builtin's table), so the set of trigger types is visible in one place.
+type Registry map[string]TriggerType
 
 // ErrUnknownType is returned (wrapped) for a trigger type the registry does not know.
 var ErrUnknownType = errors.New("unknown trigger type")
@@ -142,11 +134,11 @@ func (r Registry) Types() []string {
 // New builds the Scaler for a trigger of type triggerType. An unknown type is an error that lists the
 // known ones; a factory's error is wrapped with the trigger's name and type.
 func (r Registry) New(triggerType string, cfg Config) (Scaler, error) {
-	f, ok := r[triggerType]
+	t, ok := r[triggerType]
 	if !ok {
 		return nil, fmt.Errorf("trigger %q: %w %q; known types: %s", cfg.TriggerName, ErrUnknownType, triggerType, strings.Join(r.Types(), ", "))
 	}
-	s, err := f(cfg)
+	s, err := t.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("trigger %q (%s): %w", cfg.TriggerName, triggerType, err)
 	}

@@ -209,23 +209,3 @@ func TestDevKafkaSASL(t *testing.T) {
 		t.Error("SCRAM-SHA-256 with a wrong password succeeded")
 	}
 }
-
-// Every trigger type the binary knows has generated parameter docs, and none is documented that it does
-// not know.
-func TestTriggerParamsMatchRegistry(t *testing.T) {
-	params, err := cli.TriggerParams()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := cli.Registry()
-	for typ := range reg {
-		if len(params[typ]) == 0 {
-			t.Errorf("trigger type %q has no parameter docs", typ)
-		}
-	}
-	for typ := range params {
-		if _, ok := reg[typ]; !ok {
-			t.Errorf("parameter docs for %q, which the registry does not know", typ)
-		}
-	}
-}

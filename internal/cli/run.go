@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -21,41 +20,13 @@ import (
 	"github.com/ebbscale/ebb/metricstore"
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/brokermetrics"
-	"github.com/ebbscale/ebb/scalers/kafka"
-	"github.com/ebbscale/ebb/scalers/rabbitmq"
+	"github.com/ebbscale/ebb/scalers/builtin"
 )
 
-// Registry is the set of trigger types the ebb binary knows. Each call has its own broker clients.
+// Registry is the table's trigger types (package builtin) with broker clients whose requests are not
+// counted, as ebb dev runs them. Each call has its own clients.
 func Registry() scalers.Registry {
-	return ObservedRegistry(nil)
-}
-
-// ObservedRegistry is Registry with broker clients whose requests count in m (nil: not counted), as in
-// the ebb binary.
-func ObservedRegistry(m *brokermetrics.Metrics) scalers.Registry {
-	if m == nil {
-		return scalers.Registry{
-			kafka.Type:    kafka.NewPool().New,
-			rabbitmq.Type: rabbitmq.NewPool().New,
-		}
-	}
-	return scalers.Registry{
-		kafka.Type:    kafka.NewPool(kgo.WithHooks(m.KafkaHook())).New,
-		rabbitmq.Type: rabbitmq.NewPool(rabbitmq.ObserveRequests(m.Observer(rabbitmq.Type))).New,
-	}
-}
-
-// TriggerParams describes the metadata keys of every trigger type in Registry, for the generated docs.
-func TriggerParams() (map[string][]scalers.Param, error) {
-	kafkaParams, err := kafka.Params()
-	if err != nil {
-		return nil, err
-	}
-	rabbitmqParams, err := rabbitmq.Params()
-	if err != nil {
-		return nil, err
-	}
-	return map[string][]scalers.Param{kafka.Type: kafkaParams, rabbitmq.Type: rabbitmqParams}, nil
+	return builtin.Registry(builtin.Options{})
 }
 
 // runFlags are the flags of the commands that run ebb's roles.
@@ -196,7 +167,7 @@ func newRoleCommand(use, short string, withController, withMetricsAPI bool) *cob
 		o.LeaderElectionID, o.LeaderElectionNamespace = f.leaderElectionID, f.leaderElectionNamespace
 		o.MetricsBindAddress = f.metricsAddr
 		if withController {
-			o.Controller, o.Registry = true, ObservedRegistry(brokermetrics.New(ctrlmetrics.Registry))
+			o.Controller, o.Registry = true, builtin.Registry(builtin.Options{ObserveRequests: brokermetrics.New(ctrlmetrics.Registry).Observer})
 			o.HealthProbeBindAddress = f.healthAddr
 			o.LeaderElection = f.leaderElect
 			o.MaxConcurrentReconciles = f.maxConcurrent

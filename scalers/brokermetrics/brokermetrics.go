@@ -1,13 +1,9 @@
 package brokermetrics
 
 import (
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ebbscale/ebb/scalers"
 )
@@ -49,7 +45,8 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.errors, m.duration}
 }
 
-// Observer returns the RequestObserver of one trigger type's clients, such as "rabbitmq".
+// Observer returns the RequestObserver of one trigger type's clients, such as "kafka" or "rabbitmq": give
+// it to the trigger types with builtin.Options.ObserveRequests.
 func (m *Metrics) Observer(triggerType string) scalers.RequestObserver {
 	return func(server, request string, took time.Duration, err error) {
 		m.requests.WithLabelValues(triggerType, server, request).Inc()
@@ -58,40 +55,4 @@ func (m *Metrics) Observer(triggerType string) scalers.RequestObserver {
 			m.errors.WithLabelValues(triggerType, server, request).Inc()
 		}
 	}
-}
-
-// KafkaHook returns a franz-go hook that counts every request of the clients it is given to (with
-// kgo.WithHooks) as trigger type "kafka": request is the API key's name (ListOffsets, OffsetFetch,
-// Metadata, ...), or "Connect" for a connection attempt, and server the broker's host:port. A request
-// fails when it could not be written or its answer not read, a connection when the dial (or TLS
-// handshake) failed: a broker that is down shows as failed Connects.
-func (m *Metrics) KafkaHook() kgo.Hook {
-	return kafkaHook{observe: m.Observer("kafka")}
-}
-
-type kafkaHook struct {
-	observe scalers.RequestObserver
-}
-
-var (
-	_ kgo.HookBrokerE2E     = kafkaHook{}
-	_ kgo.HookBrokerConnect = kafkaHook{}
-)
-
-// OnBrokerE2E implements kgo.HookBrokerE2E.
-func (h kafkaHook) OnBrokerE2E(meta kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
-	name := kmsg.NameForKey(key)
-	if name == "" {
-		name = "Unknown"
-	}
-	h.observe(server(meta), name, e2e.DurationE2E(), e2e.Err())
-}
-
-// OnBrokerConnect implements kgo.HookBrokerConnect.
-func (h kafkaHook) OnBrokerConnect(meta kgo.BrokerMetadata, dial time.Duration, _ net.Conn, err error) {
-	h.observe(server(meta), "Connect", dial, err)
-}
-
-func server(meta kgo.BrokerMetadata) string {
-	return net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port)))
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ebbscale/ebb/internal/devkafka"
 	"github.com/ebbscale/ebb/internal/testenv"
@@ -92,7 +91,7 @@ func TestKafkaRequests(t *testing.T) {
 	})
 	reg := prometheus.NewPedanticRegistry()
 	m := brokermetrics.New(reg)
-	pool := kafka.NewPool(kgo.WithHooks(m.KafkaHook()))
+	pool := kafka.NewPool(kafka.ObserveRequests(m.Observer(kafka.Type)))
 	t.Cleanup(pool.Close)
 	// An interval of 2 ns: a reading is fresh for half of it, so every Sample takes a new one.
 	s, err := pool.New(scalers.Config{TriggerName: "lag", PollingInterval: 2 * time.Nanosecond,

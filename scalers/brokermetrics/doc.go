@@ -3,7 +3,7 @@
 //
 // Their labels are the trigger type, the broker (host:port) and the kind of request, never a
 // ScaledConsumer or a queue: with clients shared per cluster, the request rate grows with brokers and
-// topics, not with ScaledConsumers, and these metrics show it. The Kafka scaler's clients report through
-// a franz-go hook (KafkaHook, given to kafka.NewPool); the RabbitMQ scaler through
-// rabbitmq.ObserveRequests(Observer("rabbitmq")).
+// topics, not with ScaledConsumers, and these metrics show it. Each trigger type's clients report through
+// its own option (kafka.ObserveRequests, rabbitmq.ObserveRequests), which the table of trigger types
+// (package builtin) sets from Metrics.Observer; this package knows no broker's client library.
 package brokermetrics

@@ -4,9 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"maps"
+
 	"slices"
 	"strings"
 	"sync"
@@ -62,7 +61,7 @@ type Scaler struct {
 	version  uint64
 	interval time.Duration
 
-	// deadLetter: this is a dead-letter reader of md.Topic (scalers.Config.DeadLetter), not a trigger.
+	// deadLetter: this is the dead-letter reader of md.Topic (NewDeadLetter), not a trigger.
 	deadLetter bool
 
 	mu       sync.Mutex
@@ -80,21 +79,22 @@ type Scaler struct {
 	last    scalers.Sample
 }
 
-var _ scalers.Scaler = (*Scaler)(nil)
+var (
+	_ scalers.Scaler         = (*Scaler)(nil)
+	_ scalers.TriggerType    = (*Pool)(nil)
+	_ scalers.DeadLetterType = (*Pool)(nil)
+)
 
 // New is the factory of the kafka trigger type.
 func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
-	s := &Scaler{pool: p, interval: cfg.PollingInterval, deadLetter: cfg.DeadLetter}
-	if cfg.DeadLetter {
-		return p.newDeadLetter(s, cfg)
-	}
+	s := &Scaler{pool: p, interval: cfg.PollingInterval}
 	if err := scalers.Parse(cfg.Metadata, cfg.Auth, &s.md); err != nil {
 		return nil, err
 	}
 	if s.md.ExcludePersistentLag {
 		s.previous = map[partitionKey]int64{}
 	}
-	c, err := p.cluster(s.md)
+	c, err := p.cluster(s.md.Connection)
 	if err != nil {
 		return nil, err
 	}
@@ -103,36 +103,7 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 	return s, nil
 }
 
-// deadLetterKeys are the metadata keys of a dead-letter reader: the topic and how to reach its cluster.
-var deadLetterKeys = []string{"bootstrapServers", "topic", "sasl", "username", "password", "tls", "ca", "cert", "key", "unsafeSsl"}
-
-// newDeadLetter builds a reader of a dead-letter topic: its depth (end - start offsets) and inflow (the
-// growth of its end offsets between samples), from the cluster's shared reading.
-func (p *Pool) newDeadLetter(s *Scaler, cfg scalers.Config) (scalers.Scaler, error) {
-	// The connection keys parse as a trigger's (one parser, one set of messages); the group, the trigger's
-	// only other required key, gets a placeholder that no watch uses (OnlyKeys refuses a real one).
-	md := maps.Clone(cfg.Metadata)
-	if md == nil {
-		md = map[string]string{}
-	}
-	md["consumerGroup"] = "-"
-	errs := []error{scalers.OnlyKeys(cfg.Metadata, cfg.Auth, "a kafka dead-letter topic", deadLetterKeys...), scalers.Parse(md, cfg.Auth, &s.md)}
-	if s.md.Topic == "" {
-		errs = append(errs, &scalers.FieldError{Key: "topic", Msg: "required: the dead-letter topic"})
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	c, err := p.cluster(s.md)
-	if err != nil {
-		return nil, err
-	}
-	s.cluster = c
-	s.version = c.Add(s, watch{topic: s.md.Topic, starts: true})
-	return s, nil
-}
-
-func (p *Pool) cluster(md metadata) (*cluster, error) {
+func (p *Pool) cluster(md Connection) (*cluster, error) {
 	key := clusterKey(md)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -147,8 +118,8 @@ func (p *Pool) cluster(md metadata) (*cluster, error) {
 		kgo.RequestRetries(2),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }),
 	}
-	if md.TLS == "enable" {
-		tc, err := scalers.TLSConfig(md.CA, md.Cert, md.Key, md.UnsafeSSL)
+	if md.Enabled() {
+		tc, err := md.TLS.Config()
 		if err != nil {
 			return nil, err
 		}
@@ -202,7 +173,7 @@ func (p *Pool) release(s *Scaler) {
 }
 
 // clusterKey identifies a cluster and credentials; secrets enter it only hashed.
-func clusterKey(md metadata) string {
+func clusterKey(md Connection) string {
 	servers := slices.Clone(md.BootstrapServers)
 	slices.Sort(servers)
 	h := sha256.New()
@@ -210,14 +181,11 @@ func clusterKey(md metadata) string {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
-	return fmt.Sprintf("%s|%s|%s|%s|%t|%s", strings.Join(servers, ","), md.SASL, md.Username, md.TLS, md.UnsafeSSL, hex.EncodeToString(h.Sum(nil)))
+	return fmt.Sprintf("%s|%s|%s|%s|%t|%s", strings.Join(servers, ","), md.SASL, md.Username, md.Mode, md.UnsafeSSL, hex.EncodeToString(h.Sum(nil)))
 }
 
 // Metrics is one metric: the lag, with lagThreshold as its per-replica target.
 func (s *Scaler) Metrics() []scalers.MetricSpec {
-	if s.deadLetter {
-		return scalers.DeadLetterMetrics
-	}
 	return []scalers.MetricSpec{{Target: s.md.LagThreshold, Activation: s.md.ActivationLagThreshold}}
 }
 
@@ -328,41 +296,6 @@ func (s *Scaler) progress(parts []partitionOffsets, at time.Time) *scalers.Progr
 	}
 	s.committedAt = at
 	return p
-}
-
-// sampleDeadLetter reads the dead-letter topic: depth is the sum over partitions of end - start, inflow
-// the growth of the summed end offsets per second since the previous sample (0 on the first).
-func (s *Scaler) sampleDeadLetter(r *scalers.Reading[*reading]) (scalers.Sample, error) {
-	t := s.md.Topic
-	if err := r.Val.topicErr[t]; err != nil {
-		return scalers.Sample{}, fmt.Errorf("dead-letter topic: %w", err)
-	}
-	ends, starts := r.Val.ends[t], r.Val.starts[t]
-	if len(ends) == 0 || len(starts) != len(ends) {
-		return scalers.Sample{}, fmt.Errorf("dead-letter topic %q: no offsets in this reading", t)
-	}
-	var depth, ended int64
-	for i, end := range ends {
-		if end < 0 || starts[i] < 0 {
-			return scalers.Sample{}, fmt.Errorf("dead-letter topic %q partition %d: offsets unknown", t, i)
-		}
-		depth += end - starts[i]
-		ended += end
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r.Seq == s.lastSeq {
-		return s.copyLast(), nil
-	}
-	inflow := 0.0
-	if dt := r.Started.Sub(s.endedAt); !s.endedAt.IsZero() && dt > 0 && ended >= s.ended {
-		inflow = float64(ended-s.ended) / dt.Seconds()
-	}
-	s.ended, s.endedAt, s.lastSeq = ended, r.Started, r.Seq
-	vals := make([]float64, 2)
-	vals[scalers.DeadLetterDepth], vals[scalers.DeadLetterInflow] = float64(depth), inflow
-	s.last = scalers.Sample{Values: vals}
-	return s.copyLast(), nil
 }
 
 // partitions lists the offsets of the partitions this trigger watches.

@@ -5,12 +5,38 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ebbscale/ebb/scalers"
 )
+
+// Connection is how a trigger reaches its cluster: the keys a trigger and a dead-letter topic share. The
+// parser reads it embedded in their metadata; from metadata or (wins) the TriggerAuthentication.
+type Connection struct {
+	BootstrapServers []string `ebb:"bootstrapServers"`
+	SASL             string   `ebb:"sasl,default=none,enum=none|plaintext|scram_sha256|scram_sha512"`
+	scalers.Credentials
+	scalers.TLS
+}
+
+// Validate checks what sasl and tls say about the other keys; each message names its keys.
+func (c *Connection) Validate() error {
+	var errs []*scalers.FieldError
+	if c.SASL != "none" && (c.Username == "" || c.Password == "") {
+		errs = append(errs, &scalers.FieldError{Key: "sasl", Msg: fmt.Sprintf("sasl %s needs username and password (password from a TriggerAuthentication)", c.SASL)})
+	}
+	if set := c.Credentials.Set(); c.SASL == "none" && len(set) > 0 {
+		errs = append(errs, &scalers.FieldError{Key: "sasl", Msg: scalers.KeysAre(set) + " set but sasl is none; set sasl to plaintext, scram_sha256 or scram_sha512"})
+	}
+	if set := c.TLS.Set(); !c.Enabled() && len(set) > 0 {
+		errs = append(errs, &scalers.FieldError{Key: "tls", Msg: scalers.KeysAre(set) + " set but tls is disable; set tls: enable"})
+	}
+	return scalers.JoinFieldErrors(errs)
+}
 
 // metadata is the trigger's configuration, parsed by scalers.Parse. Names and defaults are KEDA's.
 type metadata struct {
-	BootstrapServers []string `ebb:"bootstrapServers"`
-	ConsumerGroup    string   `ebb:"consumerGroup"`
+	Connection
+	ConsumerGroup string `ebb:"consumerGroup"`
 	// Topic, when empty, means every topic the group has committed offsets for.
 	Topic                              string       `ebb:"topic,optional"`
 	PartitionLimitation                partitionSet `ebb:"partitionLimitation,optional"`
@@ -22,67 +48,31 @@ type metadata struct {
 	ExcludePersistentLag               bool         `ebb:"excludePersistentLag,default=false"`
 	ScaleToZeroOnInvalidOffset         bool         `ebb:"scaleToZeroOnInvalidOffset,default=false"`
 	EnsureEvenDistributionOfPartitions bool         `ebb:"ensureEvenDistributionOfPartitions,default=false"`
-
-	// Security: from metadata or (wins) the TriggerAuthentication.
-	SASL      string `ebb:"sasl,default=none,enum=none|plaintext|scram_sha256|scram_sha512"`
-	Username  string `ebb:"username,optional"`
-	Password  string `ebb:"password,optional,secret"`
-	TLS       string `ebb:"tls,default=disable,enum=enable|disable"`
-	CA        string `ebb:"ca,optional,secret"`
-	Cert      string `ebb:"cert,optional,secret"`
-	Key       string `ebb:"key,optional,secret"`
-	UnsafeSSL bool   `ebb:"unsafeSsl,default=false"`
 }
 
-// Validate checks the rules that span keys; each message names both keys.
+// Validate checks the rules that span the scaling keys; each message names both keys.
 func (m *metadata) Validate() error {
-	var errs []string
+	var errs []*scalers.FieldError
 	if len(m.PartitionLimitation) > 0 && m.Topic == "" {
-		errs = append(errs, "partitionLimitation needs topic: partitions are numbered per topic")
+		errs = append(errs, &scalers.FieldError{Key: "topic", Msg: "partitionLimitation needs topic: partitions are numbered per topic"})
 	}
 	if m.AllowIdleConsumers && m.LimitToPartitionsWithLag {
-		errs = append(errs, "allowIdleConsumers and limitToPartitionsWithLag cannot both be true: one lifts the cap on replicas per partition, the other tightens it")
+		errs = append(errs, &scalers.FieldError{Key: "allowIdleConsumers", Msg: "allowIdleConsumers and limitToPartitionsWithLag cannot both be true: one lifts the cap on replicas per partition, the other tightens it"})
 	}
 	if m.EnsureEvenDistributionOfPartitions && m.AllowIdleConsumers {
-		errs = append(errs, "ensureEvenDistributionOfPartitions and allowIdleConsumers cannot both be true: even distribution sizes to a factor of the partition count")
+		errs = append(errs, &scalers.FieldError{Key: "ensureEvenDistributionOfPartitions", Msg: "ensureEvenDistributionOfPartitions and allowIdleConsumers cannot both be true: even distribution sizes to a factor of the partition count"})
 	}
 	if m.EnsureEvenDistributionOfPartitions && m.LimitToPartitionsWithLag {
-		errs = append(errs, "ensureEvenDistributionOfPartitions and limitToPartitionsWithLag cannot both be true: the first sizes to a factor of all partitions, the second to the partitions with lag")
+		errs = append(errs, &scalers.FieldError{Key: "ensureEvenDistributionOfPartitions", Msg: "ensureEvenDistributionOfPartitions and limitToPartitionsWithLag cannot both be true: the first sizes to a factor of all partitions, the second to the partitions with lag"})
 	}
-	if m.SASL != "none" && (m.Username == "" || m.Password == "") {
-		errs = append(errs, fmt.Sprintf("sasl %s needs username and password (password from a TriggerAuthentication)", m.SASL))
-	}
-	if set := setKeys(map[string]bool{"username": m.Username != "", "password": m.Password != ""}); m.SASL == "none" && set != "" {
-		errs = append(errs, set+" set but sasl is none; set sasl to plaintext, scram_sha256 or scram_sha512")
-	}
-	if (m.Cert == "") != (m.Key == "") {
-		errs = append(errs, "cert and key go together: set both for TLS client authentication, or neither")
-	}
-	if set := setKeys(map[string]bool{"ca": m.CA != "", "cert": m.Cert != "", "key": m.Key != "", "unsafeSsl": m.UnsafeSSL}); m.TLS == "disable" && set != "" {
-		errs = append(errs, set+" set but tls is disable; set tls: enable")
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
+	return scalers.JoinFieldErrors(errs)
 }
 
-// setKeys lists the keys that are set, as "a is" or "a, b are", or "" when none is.
-func setKeys(set map[string]bool) string {
-	var keys []string
-	for k, ok := range set {
-		if ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	switch len(keys) {
-	case 0:
-		return ""
-	case 1:
-		return keys[0] + " is"
-	}
-	return strings.Join(keys, ", ") + " are"
+// deadLetterMetadata is a dead-letter reader's configuration: the topic and how to reach its cluster.
+type deadLetterMetadata struct {
+	Connection
+	// Topic is required; the reader checks it itself, so its message survives other problems.
+	Topic string `ebb:"topic,optional"`
 }
 
 // partitionSet is a partitionLimitation: "1,2,10-12" is partitions 1, 2, 10, 11 and 12.

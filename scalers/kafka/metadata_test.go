@@ -19,6 +19,11 @@ func base(extra ...string) map[string]string {
 	return md
 }
 
+// conn is a Connection, for comparing parsed metadata.
+func conn(sasl string, cred scalers.Credentials, tls scalers.TLS, servers ...string) Connection {
+	return Connection{BootstrapServers: servers, SASL: sasl, Credentials: cred, TLS: tls}
+}
+
 func TestParseMetadata(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -31,9 +36,8 @@ func TestParseMetadata(t *testing.T) {
 			name:     "defaults",
 			metadata: base(),
 			want: metadata{
-				BootstrapServers: []string{"127.0.0.1:1"}, ConsumerGroup: "g",
-				LagThreshold: 10, ActivationLagThreshold: 0, OffsetResetPolicy: "latest",
-				SASL: "none", TLS: "disable",
+				Connection:    conn("none", scalers.Credentials{}, scalers.TLS{Mode: "disable"}, "127.0.0.1:1"),
+				ConsumerGroup: "g", LagThreshold: 10, ActivationLagThreshold: 0, OffsetResetPolicy: "latest",
 			},
 		},
 		{
@@ -47,27 +51,28 @@ func TestParseMetadata(t *testing.T) {
 			},
 			auth: map[string]string{"password": "s3cret", "ca": "CA", "cert": "CERT", "key": "KEY"},
 			want: metadata{
-				BootstrapServers: []string{"a:9092", "b:9092"}, ConsumerGroup: "orders", Topic: "orders",
+				Connection: conn("scram_sha512", scalers.Credentials{Username: "ebb", Password: "s3cret"},
+					scalers.TLS{Mode: "enable", CA: "CA", Cert: "CERT", Key: "KEY", UnsafeSSL: true}, "a:9092", "b:9092"),
+				ConsumerGroup: "orders", Topic: "orders",
 				PartitionLimitation: partitionSet{1, 2, 10, 11, 12}, LagThreshold: 2.5, ActivationLagThreshold: 7,
 				OffsetResetPolicy: "earliest", ExcludePersistentLag: true, ScaleToZeroOnInvalidOffset: true,
-				EnsureEvenDistributionOfPartitions: true, SASL: "scram_sha512", Username: "ebb", Password: "s3cret",
-				TLS: "enable", CA: "CA", Cert: "CERT", Key: "KEY", UnsafeSSL: true,
+				EnsureEvenDistributionOfPartitions: true,
 			},
 		},
 		{
 			name:     "allow-idle-consumers",
 			metadata: base("allowIdleConsumers", "true"),
 			want: metadata{
-				BootstrapServers: []string{"127.0.0.1:1"}, ConsumerGroup: "g", LagThreshold: 10,
-				OffsetResetPolicy: "latest", AllowIdleConsumers: true, SASL: "none", TLS: "disable",
+				Connection:    conn("none", scalers.Credentials{}, scalers.TLS{Mode: "disable"}, "127.0.0.1:1"),
+				ConsumerGroup: "g", LagThreshold: 10, OffsetResetPolicy: "latest", AllowIdleConsumers: true,
 			},
 		},
 		{
 			name:     "limit-to-partitions-with-lag",
 			metadata: base("limitToPartitionsWithLag", "true"),
 			want: metadata{
-				BootstrapServers: []string{"127.0.0.1:1"}, ConsumerGroup: "g", LagThreshold: 10,
-				OffsetResetPolicy: "latest", LimitToPartitionsWithLag: true, SASL: "none", TLS: "disable",
+				Connection:    conn("none", scalers.Credentials{}, scalers.TLS{Mode: "disable"}, "127.0.0.1:1"),
+				ConsumerGroup: "g", LagThreshold: 10, OffsetResetPolicy: "latest", LimitToPartitionsWithLag: true,
 			},
 		},
 		{
@@ -76,17 +81,17 @@ func TestParseMetadata(t *testing.T) {
 			metadata: base("sasl", "plaintext", "username", "from-metadata"),
 			auth:     map[string]string{"username": "from-auth", "password": "p", "sasl": "scram_sha256"},
 			want: metadata{
-				BootstrapServers: []string{"127.0.0.1:1"}, ConsumerGroup: "g", LagThreshold: 10,
-				OffsetResetPolicy: "latest", SASL: "scram_sha256", Username: "from-auth", Password: "p", TLS: "disable",
+				Connection:    conn("scram_sha256", scalers.Credentials{Username: "from-auth", Password: "p"}, scalers.TLS{Mode: "disable"}, "127.0.0.1:1"),
+				ConsumerGroup: "g", LagThreshold: 10, OffsetResetPolicy: "latest",
 			},
 		},
 		{
 			name:     "partition-limitation-unsorted-overlapping",
 			metadata: base("topic", "t", "partitionLimitation", " 3, 1-2 ,3,2-4 "),
 			want: metadata{
-				BootstrapServers: []string{"127.0.0.1:1"}, ConsumerGroup: "g", Topic: "t",
+				Connection:    conn("none", scalers.Credentials{}, scalers.TLS{Mode: "disable"}, "127.0.0.1:1"),
+				ConsumerGroup: "g", Topic: "t",
 				PartitionLimitation: partitionSet{1, 2, 3, 4}, LagThreshold: 10, OffsetResetPolicy: "latest",
-				SASL: "none", TLS: "disable",
 			},
 		},
 	}

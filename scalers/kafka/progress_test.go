@@ -27,6 +27,19 @@ func fullSample(t *testing.T, s scalers.Scaler) scalers.Sample {
 	return got
 }
 
+// fullRead reads a dead-letter topic past the freshness window, as fullSample samples a trigger.
+func fullRead(t *testing.T, r scalers.DeadLetterReader) scalers.DeadLetters {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	time.Sleep(60 * time.Millisecond)
+	got, err := r.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // Progress follows the group's committed offsets from one sample to the next: the first is a baseline,
 // then forward moves add up in Advanced and a move backwards is named in Rewound.
 func TestProgress(t *testing.T) {
@@ -68,21 +81,21 @@ func TestProgress(t *testing.T) {
 func TestDeadLetterTopic(t *testing.T) {
 	f := newFixture(t, map[string]int32{"orders.dlq": 3})
 	pool := kafka.NewPool()
-	s, err := pool.New(scalers.Config{TriggerName: "deadLetter", DeadLetter: true, PollingInterval: 100 * time.Millisecond,
+	s, err := pool.NewDeadLetter(scalers.Config{TriggerName: "deadLetter", PollingInterval: 100 * time.Millisecond,
 		Metadata: map[string]string{"bootstrapServers": f.addrs, "topic": "orders.dlq"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.(interface{ Close() error }).Close()
-	if diff := cmp.Diff(s.Metrics(), scalers.DeadLetterMetrics); diff != "" {
-		t.Errorf("metrics (-got +want):\n%s", diff)
+	if got, want := s.Name(), `topic "orders.dlq"`; got != want {
+		t.Errorf("name = %s, want %s", got, want)
 	}
 	f.produce("orders.dlq", 0, 4)
 	f.produce("orders.dlq", 2, 6)
 	start := time.Now()
-	first := fullSample(t, s)
-	if first.Values[scalers.DeadLetterDepth] != 10 || first.Values[scalers.DeadLetterInflow] != 0 {
-		t.Fatalf("first sample = %v, want depth 10 and inflow 0 (no earlier sample)", first.Values)
+	first := fullRead(t, s)
+	if first.Depth != 10 || first.InflowPerSecond != 0 {
+		t.Fatalf("first sample = %+v, want depth 10 and inflow 0 (no earlier sample)", first)
 	}
 
 	time.Sleep(200 * time.Millisecond)
@@ -93,21 +106,21 @@ func TestDeadLetterTopic(t *testing.T) {
 	if resp, err := f.adm.DeleteRecords(context.Background(), del); err != nil || resp.Error() != nil {
 		t.Fatalf("DeleteRecords: %v %v", err, resp.Error())
 	}
-	second := fullSample(t, s)
+	second := fullRead(t, s)
 	elapsed := time.Since(start).Seconds()
-	if second.Values[scalers.DeadLetterDepth] != 4+30+1 {
-		t.Errorf("depth = %v, want 35", second.Values[scalers.DeadLetterDepth])
+	if second.Depth != 4+30+1 {
+		t.Errorf("depth = %v, want 35", second.Depth)
 	}
 	// 30 records over the time between the starts of the two readings: at least the 0.2 s slept, at most
 	// the time since before the first.
-	if in := second.Values[scalers.DeadLetterInflow]; in < 30/elapsed || in > 30/0.2 {
+	if in := second.InflowPerSecond; in < 30/elapsed || in > 30/0.2 {
 		t.Errorf("inflow = %v/s, want 30 records over 0.2..%.2f s", in, elapsed)
 	}
 }
 
 func TestDeadLetterTopicKeys(t *testing.T) {
 	pool := kafka.NewPool()
-	_, err := pool.New(scalers.Config{DeadLetter: true, Metadata: map[string]string{"bootstrapServers": "127.0.0.1:1", "consumerGroup": "g", "lagThreshold": "5"}})
+	_, err := pool.NewDeadLetter(scalers.Config{Metadata: map[string]string{"bootstrapServers": "127.0.0.1:1", "consumerGroup": "g", "lagThreshold": "5"}})
 	var fe *scalers.FieldError
 	if !errors.As(err, &fe) {
 		t.Fatalf("error = %v, want field errors", err)

@@ -2,11 +2,29 @@ package rabbitmq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ebbscale/ebb/scalers"
 )
+
+// NewDeadLetter builds the reader of a dead-letter queue (scalers.DeadLetterType): its depth and inflow
+// (see Pool.DeadLetter), from the shared reading of its vhost over the management API, which the triggers
+// on that vhost read too.
+func (p *Pool) NewDeadLetter(cfg scalers.Config) (scalers.DeadLetterReader, error) {
+	var dl deadLetterMetadata
+	if err := errors.Join(checkHostSource(cfg.Metadata, cfg.Auth), scalers.ParseAs("a rabbitmq dead-letter queue", cfg.Metadata, cfg.Auth, &dl)); err != nil {
+		return nil, err
+	}
+	s := &Scaler{pool: p, interval: cfg.PollingInterval, deadLetter: true, md: dl.trigger()}
+	if err := p.attach(s); err != nil {
+		return nil, err
+	}
+	return scalers.SampledDeadLetters(fmt.Sprintf("queue %q", s.md.QueueName), s), nil
+}
 
 // DeadLetter reports a dead-letter queue's depth (ready plus unacknowledged messages) and inflow (messages
 // per second entering it, dead-lettered or published, smoothed; see QueueStats.InflowRate), for the

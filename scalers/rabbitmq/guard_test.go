@@ -13,7 +13,7 @@ import (
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
 )
 
-// The consumer-health guard's view of RabbitMQ: a dead-letter reader (scalers.Config.DeadLetter) reports
+// The consumer-health guard's view of RabbitMQ: a dead-letter reader (Pool.NewDeadLetter) reports
 // the dead-letter queue's depth and inflow, and a trigger on the source queue, read over http, reports
 // the rate at which consumers acknowledge. Consumers that reject every other message of a 20/s stream
 // dead-letter about 10/s and acknowledge about 10/s.
@@ -31,14 +31,14 @@ func TestDeadLetterReaderAndConsumeRate(t *testing.T) {
 	pool := rabbitmq.NewPool()
 	t.Cleanup(pool.Close)
 	source := newTrigger(t, pool.New, b.httpHost(vhost), map[string]string{"queueName": "work"}, 500*time.Millisecond)
-	dl, err := pool.New(scalers.Config{TriggerName: "deadLetter", DeadLetter: true, PollingInterval: 500 * time.Millisecond,
+	dl, err := pool.NewDeadLetter(scalers.Config{TriggerName: "deadLetter", PollingInterval: 500 * time.Millisecond,
 		Metadata: map[string]string{"queueName": "work.dlq"}, Auth: map[string]string{"host": b.httpHost(vhost)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = dl.(interface{ Close() error }).Close() })
-	if len(dl.Metrics()) != 2 {
-		t.Fatalf("dead-letter reader metrics = %v, want depth and inflow", dl.Metrics())
+	if got, want := dl.Name(), `queue "work.dlq"`; got != want {
+		t.Fatalf("dead-letter reader name = %s, want %s", got, want)
 	}
 
 	within := func(what string, got, want float64) error {
@@ -48,12 +48,12 @@ func TestDeadLetterReaderAndConsumeRate(t *testing.T) {
 		return nil
 	}
 	eventually(t, 40*time.Second, func() error {
-		d := sample(t, dl)
-		if err := within("dead-letter inflow", d.Values[scalers.DeadLetterInflow], perSecond/2); err != nil {
+		d := read(t, dl)
+		if err := within("dead-letter inflow", d.InflowPerSecond, perSecond/2); err != nil {
 			return err
 		}
-		if d.Values[scalers.DeadLetterDepth] < 10 {
-			return fmt.Errorf("dead-letter depth %v, want it growing", d.Values[scalers.DeadLetterDepth])
+		if d.Depth < 10 {
+			return fmt.Errorf("dead-letter depth %v, want it growing", d.Depth)
 		}
 		s := sample(t, source)
 		if s.Progress == nil || !s.Progress.HasConsumeRate {
@@ -80,7 +80,7 @@ func TestDeadLetterReaderConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := pool.New(scalers.Config{DeadLetter: true, Metadata: tc.md, Auth: map[string]string{"host": tc.host}})
+			_, err := pool.NewDeadLetter(scalers.Config{Metadata: tc.md, Auth: map[string]string{"host": tc.host}})
 			var fe *scalers.FieldError
 			if !errors.As(err, &fe) {
 				t.Fatalf("error = %v, want a field error", err)
@@ -94,11 +94,11 @@ func TestDeadLetterReaderConfig(t *testing.T) {
 	}
 
 	// A missing dead-letter queue is an error of that reader.
-	dl, err := pool.New(scalers.Config{DeadLetter: true, Metadata: map[string]string{"queueName": "no.such.dlq"}, Auth: map[string]string{"host": b.httpHost("/")}})
+	dl, err := pool.NewDeadLetter(scalers.Config{Metadata: map[string]string{"queueName": "no.such.dlq"}, Auth: map[string]string{"host": b.httpHost("/")}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dl.(interface{ Close() error }).Close()
-	_, err = sampleErr(t, dl)
+	_, err = readErr(t, dl)
 	isErr(t, err, rabbitmq.ErrQueueNotFound)
 }

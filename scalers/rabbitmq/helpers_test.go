@@ -190,6 +190,22 @@ func sample(t *testing.T, s scalers.Scaler) scalers.Sample {
 	return got
 }
 
+func readErr(t *testing.T, r scalers.DeadLetterReader) (scalers.DeadLetters, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	return r.Read(ctx)
+}
+
+func read(t *testing.T, r scalers.DeadLetterReader) scalers.DeadLetters {
+	t.Helper()
+	got, err := readErr(t, r)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return got
+}
+
 // eventually retries check until it returns nil or timeout passes, then fails with its last error.
 func eventually(t *testing.T, timeout time.Duration, check func() error) {
 	t.Helper()

@@ -2,10 +2,8 @@ package rabbitmq
 
 import (
 	"fmt"
-	"maps"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,13 +48,33 @@ type metadata struct {
 	Timeout               millis  `ebb:"timeout,optional"`
 
 	// Credentials and TLS: from metadata or (wins) the TriggerAuthentication.
-	Username  string `ebb:"username,optional"`
-	Password  string `ebb:"password,optional,secret"`
-	TLS       string `ebb:"tls,default=disable,enum=enable|disable"`
-	CA        string `ebb:"ca,optional,secret"`
-	Cert      string `ebb:"cert,optional,secret"`
-	Key       string `ebb:"key,optional,secret"`
-	UnsafeSSL bool   `ebb:"unsafeSsl,default=false"`
+	scalers.Credentials
+	scalers.TLS
+}
+
+// deadLetterMetadata is a dead-letter reader's configuration: the queue and how to reach it, with the
+// trigger's names and rules (a trigger's keys keep KEDA's order, so the two declare these fields apart).
+type deadLetterMetadata struct {
+	Host      string `ebb:"host"`
+	QueueName string `ebb:"queueName"`
+	VhostName string `ebb:"vhostName,optional"`
+	Protocol  string `ebb:"protocol,default=auto,enum=auto|amqp|http"`
+	Timeout   millis `ebb:"timeout,optional"`
+	scalers.Credentials
+	scalers.TLS
+}
+
+// Validate checks the host and what protocol and the TLS keys say about it, and settles protocol auto.
+func (d *deadLetterMetadata) Validate() error {
+	_, errs := checkHost(d.Host, &d.Protocol, &d.TLS)
+	return scalers.JoinFieldErrors(errs)
+}
+
+// trigger is the trigger's view of a dead-letter reader's metadata (its queue, how to reach it, and the
+// default page size).
+func (d *deadLetterMetadata) trigger() metadata {
+	return metadata{Host: d.Host, QueueName: d.QueueName, VhostName: d.VhostName, Protocol: d.Protocol, Timeout: d.Timeout,
+		Credentials: d.Credentials, TLS: d.TLS, PageSize: maxPageSize}
 }
 
 // millis is a timeout: an integer is milliseconds (KEDA's form), anything else a Go duration ("5s").
@@ -117,73 +135,70 @@ func protocolOf(u *url.URL) string {
 	return protocolHTTP
 }
 
-// Validate checks the rules that span keys and settles mode and value; each message names both keys.
-func (m *metadata) Validate() error {
-	var errs []string
-	u, err := hostURL(m.Host)
+// checkHost checks host, and what protocol (settling auto) and the TLS keys say about it; each problem
+// names its keys. The URL is nil when host does not parse.
+func checkHost(host string, protocol *string, t *scalers.TLS) (*url.URL, []*scalers.FieldError) {
+	u, err := hostURL(host)
 	if err != nil {
-		return &scalers.FieldError{Key: "host", Msg: err.Error()}
+		return nil, []*scalers.FieldError{{Key: "host", Msg: err.Error()}}
 	}
+	var errs []*scalers.FieldError
 	implied := protocolOf(u)
 	switch {
-	case m.Protocol == protocolAuto:
-		m.Protocol = implied
-	case m.Protocol != implied:
-		errs = append(errs, fmt.Sprintf("protocol is %s but host's scheme is %s; use a %s URL, or protocol auto", m.Protocol, u.Scheme, m.Protocol))
+	case *protocol == protocolAuto:
+		*protocol = implied
+	case *protocol != implied:
+		errs = append(errs, &scalers.FieldError{Key: "protocol", Msg: fmt.Sprintf("protocol is %s but host's scheme is %s; use a %s URL, or protocol auto", *protocol, u.Scheme, *protocol)})
 	}
+	tlsScheme := u.Scheme == "amqps" || u.Scheme == "https"
+	if t.Enabled() && !tlsScheme {
+		errs = append(errs, &scalers.FieldError{Key: "tls", Msg: fmt.Sprintf("tls is enable but host's scheme is %s; use %ss://", u.Scheme, u.Scheme)})
+	}
+	if set := t.Set(); len(set) > 0 && !tlsScheme {
+		errs = append(errs, &scalers.FieldError{Key: set[0], Msg: fmt.Sprintf("%s set but host's scheme is %s, without TLS; use %ss://", scalers.KeysAre(set), u.Scheme, u.Scheme)})
+	}
+	return u, errs
+}
 
+// Validate checks the rules that span the scaling keys and settles mode and value; each message names its
+// keys, and checks the host (checkHost).
+func (m *metadata) Validate() error {
+	u, errs := checkHost(m.Host, &m.Protocol, &m.TLS)
 	switch {
 	case m.QueueLength != 0 && (m.Mode != "" || m.Value != 0):
-		errs = append(errs, "queueLength is KEDA's deprecated form of mode: QueueLength with value; set queueLength, or mode and value, not both")
+		errs = append(errs, &scalers.FieldError{Key: "queueLength", Msg: "queueLength is KEDA's deprecated form of mode: QueueLength with value; set queueLength, or mode and value, not both"})
 	case m.QueueLength != 0:
 		m.Mode, m.Value = modeQueueLength, m.QueueLength
 	case m.Mode == "" && m.Value == 0:
 		m.Mode, m.Value = modeQueueLength, defaultValue
 	case m.Mode == "":
-		errs = append(errs, "value is set but mode is not; set mode to QueueLength or MessageRate")
+		errs = append(errs, &scalers.FieldError{Key: "mode", Msg: "value is set but mode is not; set mode to QueueLength or MessageRate"})
 	case m.Value == 0:
-		errs = append(errs, fmt.Sprintf("mode is %s but value is not set; set value to the %s one replica should handle", m.Mode, map[string]string{modeQueueLength: "queue length", modeMessageRate: "publish rate (messages per second)"}[m.Mode]))
+		errs = append(errs, &scalers.FieldError{Key: "value", Msg: fmt.Sprintf("mode is %s but value is not set; set value to the %s one replica should handle", m.Mode, map[string]string{modeQueueLength: "queue length", modeMessageRate: "publish rate (messages per second)"}[m.Mode])})
 	}
 
-	if m.Protocol == protocolAMQP {
+	if u != nil && m.Protocol == protocolAMQP {
 		if m.Mode == modeMessageRate {
-			errs = append(errs, "mode MessageRate needs protocol http: the publish rate comes from the management API, and host's scheme is "+u.Scheme)
+			errs = append(errs, &scalers.FieldError{Key: "mode", Msg: "mode MessageRate needs protocol http: the publish rate comes from the management API, and host's scheme is " + u.Scheme})
 		}
 		if m.UseRegex {
-			errs = append(errs, "useRegex needs protocol http: only the management API lists queues, and host's scheme is "+u.Scheme)
+			errs = append(errs, &scalers.FieldError{Key: "useRegex", Msg: "useRegex needs protocol http: only the management API lists queues, and host's scheme is " + u.Scheme})
 		}
 		if m.ExcludeUnacknowledged {
-			errs = append(errs, "excludeUnacknowledged needs protocol http: over AMQP the queue length is already ready messages only, and host's scheme is "+u.Scheme)
+			errs = append(errs, &scalers.FieldError{Key: "excludeUnacknowledged", Msg: "excludeUnacknowledged needs protocol http: over AMQP the queue length is already ready messages only, and host's scheme is " + u.Scheme})
 		}
 	}
 	if m.UseRegex {
 		if _, err := regexp.Compile(m.QueueName); err != nil {
-			errs = append(errs, fmt.Sprintf("queueName is not a regular expression, which useRegex: true needs: %v", err))
+			errs = append(errs, &scalers.FieldError{Key: "queueName", Msg: fmt.Sprintf("queueName is not a regular expression, which useRegex: true needs: %v", err)})
 		}
 	} else if m.Operation != "sum" {
-		errs = append(errs, fmt.Sprintf("operation %s needs useRegex: true: without it queueName names one queue", m.Operation))
+		errs = append(errs, &scalers.FieldError{Key: "operation", Msg: fmt.Sprintf("operation %s needs useRegex: true: without it queueName names one queue", m.Operation)})
 	}
 	if m.ExcludeUnacknowledged && m.Mode == modeMessageRate {
-		errs = append(errs, "excludeUnacknowledged applies to mode QueueLength, not MessageRate")
+		errs = append(errs, &scalers.FieldError{Key: "excludeUnacknowledged", Msg: "excludeUnacknowledged applies to mode QueueLength, not MessageRate"})
 	}
-
-	if (m.Username == "") != (m.Password == "") {
-		errs = append(errs, "username and password go together: set both (password from a TriggerAuthentication), or neither and put them in host")
-	}
-	tlsScheme := u.Scheme == "amqps" || u.Scheme == "https"
-	if m.TLS == "enable" && !tlsScheme {
-		errs = append(errs, fmt.Sprintf("tls is enable but host's scheme is %s; use %ss://", u.Scheme, u.Scheme))
-	}
-	if (m.Cert == "") != (m.Key == "") {
-		errs = append(errs, "cert and key go together: set both for TLS client authentication, or neither")
-	}
-	if set := setKeys(map[string]bool{"ca": m.CA != "", "cert": m.Cert != "", "key": m.Key != "", "unsafeSsl": m.UnsafeSSL}); set != "" && !tlsScheme {
-		errs = append(errs, fmt.Sprintf("%s set but host's scheme is %s, without TLS; use %ss://", set, u.Scheme, u.Scheme))
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
+	return scalers.JoinFieldErrors(errs)
 }
 
 // endpoint resolves where the trigger reads. Call it only on metadata that passed Validate.
@@ -272,21 +287,4 @@ func checkHostSource(md, auth map[string]string) error {
 		return &scalers.FieldError{Key: "host", Msg: "carries a password, and metadata is not secret: set host in a TriggerAuthentication, or remove the credentials from it and set username and password there"}
 	}
 	return nil
-}
-
-// setKeys lists the keys that are set, as "a is" or "a, b are", or "" when none is.
-func setKeys(set map[string]bool) string {
-	var keys []string
-	for _, k := range slices.Sorted(maps.Keys(set)) {
-		if set[k] {
-			keys = append(keys, k)
-		}
-	}
-	switch len(keys) {
-	case 0:
-		return ""
-	case 1:
-		return keys[0] + " is"
-	}
-	return strings.Join(keys, ", ") + " are"
 }

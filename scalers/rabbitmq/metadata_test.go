@@ -41,7 +41,7 @@ func TestParseMetadata(t *testing.T) {
 			metadata: md("amqp://rabbit:5672/"),
 			want: metadata{
 				Host: "amqp://rabbit:5672/", QueueName: "orders", Mode: "QueueLength", Value: 20, Protocol: "amqp",
-				Operation: "sum", PageSize: 500, TLS: "disable",
+				Operation: "sum", PageSize: 500, TLS: scalers.TLS{Mode: "disable"},
 			},
 		},
 		{
@@ -49,7 +49,7 @@ func TestParseMetadata(t *testing.T) {
 			metadata: md("http://rabbit:15672/"),
 			want: metadata{
 				Host: "http://rabbit:15672/", QueueName: "orders", Mode: "QueueLength", Value: 20, Protocol: "http",
-				Operation: "sum", PageSize: 500, TLS: "disable",
+				Operation: "sum", PageSize: 500, TLS: scalers.TLS{Mode: "disable"},
 			},
 		},
 		{
@@ -63,8 +63,8 @@ func TestParseMetadata(t *testing.T) {
 			want: metadata{
 				Host: "https://rabbit/api-proxy/prod", QueueName: "^orders\\.", Mode: "MessageRate", Value: 12.5,
 				ActivationValue: 2, Protocol: "http", VhostName: "other", UseRegex: true, Operation: "max", PageSize: 50,
-				Timeout: millis(1500 * time.Millisecond), Username: "ebb", Password: "s3cret", TLS: "enable",
-				CA: "CA", Cert: "CERT", Key: "KEY", UnsafeSSL: true,
+				Timeout: millis(1500 * time.Millisecond), Credentials: scalers.Credentials{Username: "ebb", Password: "s3cret"},
+				TLS: scalers.TLS{Mode: "enable", CA: "CA", Cert: "CERT", Key: "KEY", UnsafeSSL: true},
 			},
 		},
 		{
@@ -72,7 +72,7 @@ func TestParseMetadata(t *testing.T) {
 			metadata: md("http://rabbit:15672/", "excludeUnacknowledged", "true", "mode", "QueueLength", "value", "3"),
 			want: metadata{
 				Host: "http://rabbit:15672/", QueueName: "orders", Mode: "QueueLength", Value: 3, Protocol: "http",
-				ExcludeUnacknowledged: true, Operation: "sum", PageSize: 500, TLS: "disable",
+				ExcludeUnacknowledged: true, Operation: "sum", PageSize: 500, TLS: scalers.TLS{Mode: "disable"},
 			},
 		},
 		{
@@ -81,7 +81,7 @@ func TestParseMetadata(t *testing.T) {
 			metadata: md("amqp://rabbit/", "queueLength", "7"),
 			want: metadata{
 				Host: "amqp://rabbit/", QueueName: "orders", Mode: "QueueLength", Value: 7, QueueLength: 7, Protocol: "amqp",
-				Operation: "sum", PageSize: 500, TLS: "disable",
+				Operation: "sum", PageSize: 500, TLS: scalers.TLS{Mode: "disable"},
 			},
 		},
 		{
@@ -91,7 +91,7 @@ func TestParseMetadata(t *testing.T) {
 			auth:     map[string]string{"host": "amqps://u:p@rabbit/"},
 			want: metadata{
 				Host: "amqps://u:p@rabbit/", QueueName: "orders", Mode: "QueueLength", Value: 20, Protocol: "amqp",
-				Operation: "sum", PageSize: 500, TLS: "disable", Timeout: millis(3 * time.Second),
+				Operation: "sum", PageSize: 500, TLS: scalers.TLS{Mode: "disable"}, Timeout: millis(3 * time.Second),
 			},
 		},
 	}

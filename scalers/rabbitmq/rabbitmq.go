@@ -107,7 +107,7 @@ type Scaler struct {
 	timeout  time.Duration
 	re       *regexp.Regexp // with useRegex
 	version  uint64
-	// deadLetter: this is a dead-letter reader (scalers.Config.DeadLetter), not a trigger.
+	// deadLetter: this is a dead-letter queue's reader (NewDeadLetter), not a trigger.
 	deadLetter bool
 	// progress: report the consume rate (scalers.Config.Progress); over http it needs the averaged rates.
 	progress bool
@@ -117,24 +117,32 @@ type Scaler struct {
 	vhost *vhostReader
 }
 
-var _ scalers.Scaler = (*Scaler)(nil)
+var (
+	_ scalers.Scaler         = (*Scaler)(nil)
+	_ scalers.TriggerType    = (*Pool)(nil)
+	_ scalers.DeadLetterType = (*Pool)(nil)
+)
 
 // New is the factory of the rabbitmq trigger type.
 func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
-	s := &Scaler{pool: p, interval: cfg.PollingInterval, deadLetter: cfg.DeadLetter, progress: cfg.Progress}
-	var keysErr error
-	if cfg.DeadLetter {
-		keysErr = scalers.OnlyKeys(cfg.Metadata, cfg.Auth, "a rabbitmq dead-letter queue", deadLetterKeys...)
-	}
-	if err := errors.Join(keysErr, checkHostSource(cfg.Metadata, cfg.Auth), scalers.Parse(cfg.Metadata, cfg.Auth, &s.md)); err != nil {
+	s := &Scaler{pool: p, interval: cfg.PollingInterval, progress: cfg.Progress}
+	if err := errors.Join(checkHostSource(cfg.Metadata, cfg.Auth), scalers.Parse(cfg.Metadata, cfg.Auth, &s.md)); err != nil {
 		return nil, err
 	}
+	if err := p.attach(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// attach resolves where s reads and gives it the pool's shared connection or reading for it.
+func (p *Pool) attach(s *Scaler) error {
 	ep, err := s.md.endpoint()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if cfg.DeadLetter && ep.protocol != protocolHTTP {
-		return nil, &scalers.FieldError{Key: "host", Msg: "a dead-letter queue's inflow comes from the management API: host must be its http(s):// URL (and protocol http or auto)"}
+	if s.deadLetter && ep.protocol != protocolHTTP {
+		return &scalers.FieldError{Key: "host", Msg: "a dead-letter queue's inflow comes from the management API: host must be its http(s):// URL (and protocol http or auto)"}
 	}
 	s.ep = ep
 	s.timeout = time.Duration(s.md.Timeout)
@@ -144,11 +152,11 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 	if s.md.UseRegex {
 		s.re = regexp.MustCompile(s.md.QueueName) // Validate compiled it
 	}
-	tc, err := tlsConfig(s.md, ep)
+	tc, err := tlsConfig(&s.md.TLS, ep)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	key := serverKey(s.md, ep)
+	key := serverKey(&s.md, ep)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if ep.protocol == protocolAMQP {
@@ -160,7 +168,7 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 		}
 		s.amqp = a
 		s.version = a.Add(s, s.md.QueueName)
-		return s, nil
+		return nil
 	}
 	m, ok := p.mgmt[key]
 	if !ok {
@@ -179,11 +187,12 @@ func (p *Pool) New(cfg scalers.Config) (scalers.Scaler, error) {
 	// for its consume rate (the dead-letter ratio's denominator); any trigger on the vhost reports the consume
 	// rate when its reading has them.
 	s.version = s.vhost.Add(s, vhostWatch{pageSize: s.md.PageSize, rates: s.md.Mode == modeMessageRate || s.deadLetter || s.progress})
-	return s, nil
+	return nil
 }
 
-// deadLetterKeys are the metadata keys of a dead-letter reader: where the queue is and how to reach it.
-var deadLetterKeys = []string{"host", "queueName", "vhostName", "protocol", "username", "password", "tls", "ca", "cert", "key", "unsafeSsl", "timeout"}
+// maxPageSize is the largest page of queues the management API gives (and pageSize's default): a
+// dead-letter reader, which takes no pageSize, reads its vhost with it.
+const maxPageSize = 500
 
 // amqpURL is the dial URL: the server with the resolved credentials (the vhost goes in amqp.Config).
 func amqpURL(ep endpoint) string {
@@ -196,7 +205,7 @@ func amqpURL(ep endpoint) string {
 
 // serverKey identifies a connection (AMQP: server, credentials and vhost) or an HTTP client (server and
 // credentials); secrets enter it only hashed.
-func serverKey(md metadata, ep endpoint) string {
+func serverKey(md *metadata, ep endpoint) string {
 	h := sha256.New()
 	for _, s := range []string{ep.password, md.CA, md.Cert, md.Key} {
 		h.Write([]byte(s))
@@ -209,7 +218,7 @@ func serverKey(md metadata, ep endpoint) string {
 	return fmt.Sprintf("%s|%s|%q|%q|%t|%s", ep.protocol, ep.server, vhost, ep.username, md.UnsafeSSL, hex.EncodeToString(h.Sum(nil)))
 }
 
-func tlsConfig(md metadata, ep endpoint) (*tls.Config, error) {
+func tlsConfig(t *scalers.TLS, ep endpoint) (*tls.Config, error) {
 	if !ep.tls {
 		return nil, nil
 	}
@@ -220,7 +229,7 @@ func tlsConfig(md metadata, ep endpoint) (*tls.Config, error) {
 	if h, _, ok := strings.Cut(host, ":"); ok && !strings.HasPrefix(host, "[") {
 		host = h
 	}
-	tc, err := scalers.TLSConfig(md.CA, md.Cert, md.Key, md.UnsafeSSL)
+	tc, err := t.Config()
 	if err != nil {
 		return nil, err
 	}
@@ -230,9 +239,6 @@ func tlsConfig(md metadata, ep endpoint) (*tls.Config, error) {
 
 // Metrics is one metric: the queue length or the publish rate, with value as its per-replica target.
 func (s *Scaler) Metrics() []scalers.MetricSpec {
-	if s.deadLetter {
-		return scalers.DeadLetterMetrics
-	}
 	return []scalers.MetricSpec{{Target: s.md.Value, Activation: s.md.ActivationValue}}
 }
 
@@ -283,9 +289,7 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 		if !ok {
 			return scalers.Sample{}, fmt.Errorf("%s: dead-letter queue %q: %w", s.where(), s.md.QueueName, ErrQueueNotFound)
 		}
-		vals := make([]float64, 2)
-		vals[scalers.DeadLetterDepth], vals[scalers.DeadLetterInflow] = float64(q.Messages), q.InflowRate
-		return scalers.Sample{Values: vals}, nil
+		return scalers.Sample{Values: []float64{float64(q.Messages), q.InflowRate}}, nil
 	}
 	matched, err := s.match(r.Val.queues)
 	if err != nil {

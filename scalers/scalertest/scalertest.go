@@ -6,7 +6,7 @@
 // (default 0) are the metric's HPA target and activation threshold; metrics (default 1) is how many
 // metrics the trigger serves (named m0, m1, ... when more than one), all with the same value.
 //
-// As a dead-letter reader (scalers.Config.DeadLetter) it takes key alone and reports the depth and inflow
+// As a dead-letter type (scalers.DeadLetterType) its readers take key alone and reports the depth and inflow
 // set with SetDeadLetter. SetProgress attaches a scalers.Progress to every sample of a key.
 package scalertest
 
@@ -89,8 +89,28 @@ func (s *Source) Closed(key string) int {
 
 // Register adds the "test" type to r, reading from s, and returns r.
 func (s *Source) Register(r scalers.Registry) scalers.Registry {
-	r[Type] = s.newScaler
+	r[Type] = triggerType{s}
 	return r
+}
+
+// triggerType is the "test" trigger type of a Source, a dead-letter type too.
+type triggerType struct{ src *Source }
+
+var (
+	_ scalers.TriggerType    = triggerType{}
+	_ scalers.DeadLetterType = triggerType{}
+)
+
+func (t triggerType) New(cfg scalers.Config) (scalers.Scaler, error) { return t.src.newScaler(cfg) }
+
+func (t triggerType) NewDeadLetter(cfg scalers.Config) (scalers.DeadLetterReader, error) {
+	var dl struct {
+		Key string `ebb:"key"`
+	}
+	if err := scalers.ParseAs("a test dead-letter reader", cfg.Metadata, cfg.Auth, &dl); err != nil {
+		return nil, err
+	}
+	return scalers.SampledDeadLetters("queue (test)", &scaler{src: t.src, md: metadata{Key: dl.Key}, deadLetter: true}), nil
 }
 
 type metadata struct {
@@ -107,12 +127,7 @@ type scaler struct {
 }
 
 func (s *Source) newScaler(cfg scalers.Config) (scalers.Scaler, error) {
-	sc := &scaler{src: s, deadLetter: cfg.DeadLetter}
-	if cfg.DeadLetter {
-		if err := scalers.OnlyKeys(cfg.Metadata, cfg.Auth, "a test dead-letter reader", "key"); err != nil {
-			return nil, err
-		}
-	}
+	sc := &scaler{src: s}
 	if err := scalers.Parse(cfg.Metadata, cfg.Auth, &sc.md); err != nil {
 		return nil, err
 	}
@@ -120,9 +135,6 @@ func (s *Source) newScaler(cfg scalers.Config) (scalers.Scaler, error) {
 }
 
 func (sc *scaler) Metrics() []scalers.MetricSpec {
-	if sc.deadLetter {
-		return scalers.DeadLetterMetrics
-	}
 	if sc.md.Metrics == 1 {
 		return []scalers.MetricSpec{{Target: sc.md.Target, Activation: sc.md.Activation}}
 	}
