@@ -70,8 +70,13 @@ func NodeLeftovers(t testing.TB, dir string) []string {
 			}
 		}
 	}
-	if _, err := os.Stat(dir); err == nil {
-		left = append(left, "directory "+dir)
+	// The node's own directory (containerd's root and state, the kubelet's): node in the cluster
+	// directory, which is dir or one level below (ebb dev's --dir).
+	for _, pattern := range []string{filepath.Join(dir, "node"), filepath.Join(dir, "*", "node")} {
+		nodeDirs, _ := filepath.Glob(pattern)
+		for _, d := range nodeDirs {
+			left = append(left, "directory "+d)
+		}
 	}
 	return left
 }

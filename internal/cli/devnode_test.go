@@ -1,0 +1,126 @@
+package cli_test
+
+import (
+	"bufio"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ebbscale/ebb/internal/imagebuild"
+	"github.com/ebbscale/ebb/internal/localcluster"
+	"github.com/ebbscale/ebb/internal/testenv"
+)
+
+// `ebb dev --node` runs a real node and ebb on it as two pods installed from manifests/, loads an image
+// archive the user names, says in its ready line where Kafka is for pods and this machine, and leaves
+// nothing behind on Ctrl-C.
+func TestDevNode(t *testing.T) {
+	testenv.RequireNode(t)
+	dir := t.TempDir()
+	// A user's own image: the pause binary under another name.
+	pause, err := imagebuild.Lookup(imagebuild.Project("test", "", time.Time{}), "pause")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pause.Ref = "example.local/mine:1"
+	archive := filepath.Join(dir, "mine.tar")
+	if _, err := pause.WriteTarball(t.Context(), archive); err != nil {
+		t.Fatal(err)
+	}
+
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	kafkaPort := testenv.FreePort(t)
+	work := filepath.Join(dir, "work")
+	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--node", "--dir", work, "--kubeconfig-out", kubeconfig,
+		"--kafka-listen", "127.0.0.1:"+strconv.Itoa(kafkaPort), "--image-archive", archive)
+	cmd.Dir = testenv.RepoRoot(t) // the node's images are built from the checkout
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr testenv.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	exited := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "ready:") {
+				ready <- sc.Text()
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			select {
+			case <-exited:
+			case <-time.After(time.Minute):
+				_ = cmd.Process.Kill()
+			}
+		}
+		if t.Failed() {
+			t.Logf("ebb dev stderr:\n%s", stderr.String())
+		}
+	})
+	select {
+	case line := <-ready:
+		t.Log(line)
+		for _, want := range []string{
+			"ebb runs as 2 pods in ebb-system",
+			"Kafka at " + localcluster.NodeIP.String() + ":" + strconv.Itoa(kafkaPort) + " for pods and this machine",
+			"kubectl logs -n ebb-system deploy/ebb",
+		} {
+			if !strings.Contains(line, want) {
+				t.Errorf("ready line lacks %q", want)
+			}
+		}
+	case err := <-exited:
+		t.Fatalf("ebb dev --node exited before it was ready: %v", err)
+	case <-time.After(6 * time.Minute):
+		t.Fatal("ebb dev --node not ready within 6 minutes")
+	}
+
+	kubectl := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(filepath.Join(controlPlaneDir(t), "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl %v: %v: %s", args, err, out)
+		}
+		return string(out)
+	}
+	pods := kubectl("get", "pods", "-n", "ebb-system", "-l", "app.kubernetes.io/name=ebb",
+		"-o", `jsonpath={range .items[*]}{.status.phase} {.spec.serviceAccountName}{"\n"}{end}`)
+	if got := strings.Count(pods, "Running ebb\n"); got != 2 {
+		t.Errorf("ebb pods (phase, service account):\n%s\nwant 2 Running under ebb", pods)
+	}
+	kubectl("run", "mine", "--image", "example.local/mine:1", "--image-pull-policy", "Never", "--restart", "Never")
+	waitFor(t, time.Minute, "the pod of the loaded image is not Running", func() bool {
+		return kubectl("get", "pod", "mine", "-o", "jsonpath={.status.phase}") == "Running"
+	})
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		stopped = true
+		if err != nil {
+			t.Errorf("ebb dev --node exited with %v on SIGINT", err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("ebb dev --node did not stop within 90s of SIGINT")
+	}
+	for _, l := range testenv.NodeLeftovers(t, work) {
+		t.Errorf("left behind: %s", l)
+	}
+}
