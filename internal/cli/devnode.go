@@ -137,8 +137,11 @@ func runDevEbb(ctx context.Context, cluster *localcluster.Cluster, clusterDir st
 	}()
 	if err := cluster.RegisterExternalMetrics(ctx, port); err != nil {
 		stop()
-		<-done
+		rerr := <-done
 		done <- nil
+		if rerr != nil && !errors.Is(rerr, context.Canceled) {
+			err = errors.Join(err, rerr)
+		}
 		return nil, fmt.Errorf("registering ebb's external metrics API: %w", err)
 	}
 	return stop, nil

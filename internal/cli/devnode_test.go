@@ -63,7 +63,10 @@ func TestDevNode(t *testing.T) {
 		if !stopped {
 			_ = cmd.Process.Signal(syscall.SIGINT)
 			select {
-			case <-exited:
+			case err := <-exited:
+				if err != nil {
+					t.Logf("ebb dev --node exited with %v", err)
+				}
 			case <-time.After(time.Minute):
 				_ = cmd.Process.Kill()
 			}
