@@ -30,7 +30,7 @@ func TestNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sysctlsBefore := localcluster.ReadSysctls()
+	sysctlsBefore := testenv.HostSysctls(t)
 	c, err := localcluster.Start(ctx, localcluster.Options{Node: imgs.NodeOptions()})
 	if err != nil {
 		t.Fatal(err)
@@ -103,12 +103,17 @@ func TestNode(t *testing.T) {
 		t.Fatalf("want 2 pods Running with addresses in %s, got %v: %v", localcluster.PodCIDR, last, err)
 	}
 
+	// The host routes no pod traffic anywhere: forwarding stays as it was, whatever the node runs.
+	if got := localcluster.ReadSysctls()["net/ipv4/ip_forward"]; got != sysctlsBefore["net/ipv4/ip_forward"] {
+		t.Errorf("net.ipv4.ip_forward is %s while the node runs, was %s", got, sysctlsBefore["net/ipv4/ip_forward"])
+	}
+
 	dir := c.Dir
 	stopped = true
 	if err := c.Stop(); err != nil {
 		t.Errorf("Stop: %v", err)
 	}
-	if diff := cmp.Diff(localcluster.ReadSysctls(), sysctlsBefore); diff != "" {
+	if diff := cmp.Diff(testenv.HostSysctls(t), sysctlsBefore); diff != "" {
 		t.Errorf("sysctls after Stop (-got +want):\n%s", diff)
 	}
 	for _, l := range testenv.NodeLeftovers(t, dir) {

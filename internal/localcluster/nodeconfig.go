@@ -14,7 +14,8 @@ import (
 // cannot be confused with a network this machine is attached to. Nothing is masqueraded or forwarded: the
 // host does not route pod traffic anywhere (net.ipv4.ip_forward is left as it is, and a rule drops any
 // forwarding out of the bridge), and the service range is routed onto the bridge so that a cluster IP
-// without rules never leaves the machine.
+// without rules never leaves the machine. Pods reach the node (and, through kube-proxy's rewrites, the
+// services whose endpoints are the node) but not each other through cluster IPs, which would need forwarding.
 const (
 	// NodeName is the name of the node the cluster runs.
 	NodeName = "ebb-node"
@@ -96,7 +97,9 @@ func cniConfig(p nodePaths) string {
 		"plugins": []any{map[string]any{
 			"type":        "bridge",
 			"bridge":      NodeBridge,
-			"isGateway":   true,
+			// Not a gateway: the node address is ours to put on the bridge (before kube-apiserver listens on
+			// it), and a gateway bridge would turn on net.ipv4.ip_forward, which the host must not do.
+			"isGateway":   false,
 			"ipMasq":      false,
 			"hairpinMode": true,
 			"ipam": map[string]any{

@@ -80,3 +80,15 @@ func NodeLeftovers(t testing.TB, dir string) []string {
 	}
 	return left
 }
+
+// HostSysctls reads the sysctls a node changes (localcluster.NodeSysctls) while no node runs: it holds the
+// machine-wide node lock meanwhile, so another package's node cannot be read instead of the machine.
+func HostSysctls(t testing.TB) map[string]string {
+	t.Helper()
+	release, err := localcluster.HoldHost(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	return localcluster.ReadSysctls()
+}
