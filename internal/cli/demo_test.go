@@ -23,15 +23,19 @@ import (
 // ("-" when simulated), consumers.
 var timelineLine = regexp.MustCompile(`^\s*(\d+)s\s+(\d+)\s+(-|\d+)\s+(\d+)\s+(-|\d+)\s+(\d+)\b`)
 
-// `ebb dev --demo`, made quicker by its flags (a smaller burst, faster consumers, a 3 s cooldown), runs to
-// completion: exit 0, a timeline that goes from 0 replicas to more than one and back to 0 with the
-// backlog drained, ebb's two decisions on the way, an SVG that is well-formed XML, and no process left.
+// `ebb dev --demo --node` where no node can run (here: outside a checkout of ebb, whose source the node's
+// images are built from; elsewhere also without root), made quicker by its flags (a smaller burst, faster
+// consumers, a 3 s cooldown), says in one line why it has no node and that the demo simulates its
+// consumers, and runs to completion: exit 0, a timeline that goes from 0 replicas to more than one and
+// back to 0 with the backlog drained, ebb's two decisions on the way, an SVG that is well-formed XML, and
+// no process left.
 func TestDevDemo(t *testing.T) {
 	dir := t.TempDir()
 	svg := filepath.Join(dir, "out", "timeline.svg")
-	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--demo", "--dir", filepath.Join(dir, "work"),
+	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--demo", "--node", "--dir", filepath.Join(dir, "work"),
 		"--kubeconfig-out", filepath.Join(dir, "kubeconfig"), // the demo's broker takes a free port
 		"--demo-burst", "600", "--demo-consume-rate", "50", "--demo-cooldown", "3s", "--demo-timeout", "4m", "--demo-svg", svg)
+	cmd.Dir = dir // not a checkout of ebb
 	var stdout, stderr testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -75,6 +79,9 @@ func TestDevDemo(t *testing.T) {
 	if !strings.Contains(out, "ebb Activated:") || !strings.Contains(out, "ebb CooledDown:") {
 		t.Errorf("the timeline does not show ebb's decisions (Activated, CooledDown)")
 	}
+	if n := strings.Count(stderr.String(), "ebb dev: no node, so no pods:"); n != 1 || !strings.Contains(stderr.String(), "and the demo simulates its consumers\n") {
+		t.Errorf("stderr says %d times why there is no node, want once, with the demo simulating its consumers:\n%s", n, stderr.String())
+	}
 	for _, want := range []string{"the consumers are simulated: no kubelet", "applied manifests/samples/kafka.yaml", "the broker confirmed all 600 messages", "timeline written to " + svg} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout does not say %q", want)
@@ -115,7 +122,7 @@ func TestDevDemo(t *testing.T) {
 
 // `ebb dev --demo --node` (what make demo runs) runs the consumers as pods of the example consumer on a
 // real node: the timeline shows pods Running during the burst, and ends with the Deployment at 0, no
-// backlog and no pod Running; ebb dev exits 0 and leaves no process behind. Only one node runs on a
+// backlog, no pod Running and no member left in the consumer group; ebb dev exits 0 and leaves no process behind. Only one node runs on a
 // machine at a time: this waits for another test's node to stop.
 func TestDevDemoNode(t *testing.T) {
 	testenv.RequireNode(t)
@@ -154,7 +161,7 @@ func TestDevDemoNode(t *testing.T) {
 	}
 	t.Logf("ebb dev --demo --node took %s; stdout:\n%s", time.Since(start).Round(time.Second), out)
 
-	type row struct{ backlog, replicas, pods int }
+	type row struct{ backlog, replicas, pods, consumers int }
 	var rows []row
 	for line := range strings.Lines(out) {
 		m := timelineLine.FindStringSubmatch(line)
@@ -168,6 +175,7 @@ func TestDevDemoNode(t *testing.T) {
 		r.backlog, _ = strconv.Atoi(m[2])
 		r.replicas, _ = strconv.Atoi(m[4])
 		r.pods, _ = strconv.Atoi(m[5])
+		r.consumers, _ = strconv.Atoi(m[6])
 		rows = append(rows, r)
 	}
 	// During the burst: pods Running while a backlog remains, more than one at once at some point.
@@ -181,7 +189,7 @@ func TestDevDemoNode(t *testing.T) {
 		t.Errorf("at most %d pods Running while a backlog remained, want 2 or more: %+v", maxPods, rows)
 	}
 	if len(rows) == 0 || rows[0] != (row{}) || rows[len(rows)-1] != (row{}) {
-		t.Errorf("timeline rows %+v; want the first and the last with no backlog, 0 replicas, 0 pods", rows)
+		t.Errorf("timeline rows %+v; want the first and the last with no backlog, 0 replicas, 0 pods, 0 consumers", rows)
 	}
 	for _, want := range []string{"the consumers are pods", "ebb.local/consumer:", "ebb Activated:", "ebb CooledDown:",
 		"the broker confirmed all 600 messages", "pods Running), back to 0 at", "timeline written to " + svg} {

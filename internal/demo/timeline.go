@@ -72,7 +72,8 @@ type Shape struct {
 	// PeakBacklog is the largest backlog seen.
 	PeakBacklog int64
 	// WokeAt is when the Deployment first left 0; PeakAt when it first reached Peak; ZeroAt when it was
-	// back at 0 after Peak, with no backlog and no pod Running. Each is -1 when it did not happen.
+	// back at 0 after Peak, with no backlog, no pod Running and no consumer left in the group. Each is -1
+	// when it did not happen.
 	WokeAt, PeakAt, ZeroAt time.Duration
 }
 
@@ -88,7 +89,7 @@ func (tl Timeline) Shape() Shape {
 		}
 		s.PeakBacklog = max(s.PeakBacklog, p.Backlog)
 		s.PeakPods = max(s.PeakPods, p.Pods)
-		if s.Peak > 0 && s.ZeroAt < 0 && p.Replicas == 0 && p.Backlog == 0 && p.Pods <= 0 {
+		if s.Peak > 0 && s.ZeroAt < 0 && p.Replicas == 0 && p.Backlog == 0 && p.Pods <= 0 && p.Consumers == 0 {
 			s.ZeroAt = p.At
 		}
 	}
@@ -96,7 +97,7 @@ func (tl Timeline) Shape() Shape {
 }
 
 // RoundTrip reports whether the timeline went from 0 replicas up to more than one and back to 0 with the
-// backlog drained (and, with pods, none left Running): the loop the demo shows.
+// backlog drained and every consumer stopped: the loop the demo shows.
 func (s Shape) RoundTrip() bool {
 	return s.WokeAt >= 0 && s.Peak > 1 && s.ZeroAt > s.PeakAt
 }

@@ -113,6 +113,14 @@ func TestShape(t *testing.T) {
 		roundTrip: false,
 		text:      "woke at 2s, peaked at 4 replicas at 3s (backlog peak 400, at most 4 pods Running), not back to 0",
 	}, {
+		name: "pods-stopped-but-members-left-is-not-done",
+		tl: append(podLoop[:7:7],
+			Point{At: 7 * s, Backlog: 0, HPADesired: 1, Replicas: 0, Pods: 0, Consumers: 1, Active: "idle"},
+			Point{At: 8 * s, Backlog: 0, HPADesired: 1, Replicas: 0, Pods: 0, Consumers: 0, Active: "idle"}),
+		want:      Shape{Peak: 4, PeakPods: 4, PeakBacklog: 400, WokeAt: 2 * s, PeakAt: 3 * s, ZeroAt: 8 * s},
+		roundTrip: true,
+		text:      "woke at 2s, peaked at 4 replicas at 3s (backlog peak 400, at most 4 pods Running), back to 0 at 8s",
+	}, {
 		name:      "never-woke",
 		tl:        loop[:2],
 		want:      Shape{PeakPods: -1, WokeAt: -1, PeakAt: -1, ZeroAt: -1},
