@@ -137,9 +137,12 @@ func runDevEbb(ctx context.Context, cluster *localcluster.Cluster, clusterDir st
 	}()
 	if err := cluster.RegisterExternalMetrics(ctx, port); err != nil {
 		stop()
-		<-done
+		err = fmt.Errorf("registering ebb's external metrics API: %w", err)
+		if rerr := <-done; rerr != nil && !errors.Is(rerr, context.Canceled) {
+			err = errors.Join(err, rerr)
+		}
 		done <- nil
-		return nil, fmt.Errorf("registering ebb's external metrics API: %w", err)
+		return nil, err
 	}
 	return stop, nil
 }

@@ -260,7 +260,7 @@ func (n *Node) waitReady(ctx context.Context, c *Cluster) error {
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
 		for _, p := range []*process{n.containerd, n.kubelet, n.scheduler, n.proxy} {
 			if !p.running() {
-				return false, fmt.Errorf("%s exited: %v (see %s)", p.name, p.err, c.Dir)
+				return false, fmt.Errorf("%s exited: %w (see %s)", p.name, p.err, c.Dir)
 			}
 		}
 		node, err := kube.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
@@ -326,7 +326,7 @@ func (n *Node) release() error {
 func waitForSocket(ctx context.Context, p *process, path, log string) error {
 	return wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 		if !p.running() {
-			return false, fmt.Errorf("%s exited: %v (see %s)", p.name, p.err, log)
+			return false, fmt.Errorf("%s exited: %w (see %s)", p.name, p.err, log)
 		}
 		_, err := os.Stat(path)
 		return err == nil, nil
