@@ -32,30 +32,9 @@ var timelineLine = regexp.MustCompile(`^\s*(\d+)s\s+(\d+)\s+(-|\d+)\s+(\d+)\s+(-
 func TestDevDemo(t *testing.T) {
 	dir := t.TempDir()
 	svg := filepath.Join(dir, "out", "timeline.svg")
-	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--demo", "--node", "--dir", filepath.Join(dir, "work"),
-		"--kubeconfig-out", filepath.Join(dir, "kubeconfig"), // the demo's broker takes a free port
-		"--demo-burst", "600", "--demo-consume-rate", "50", "--demo-cooldown", "3s", "--demo-timeout", "4m", "--demo-svg", svg)
+	cmd := quickDemo(t, dir, svg, "--node")
 	cmd.Dir = dir // not a checkout of ebb
-	var stdout, stderr testenv.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("ebb dev --demo: %v", err)
-		}
-	case <-time.After(6 * time.Minute):
-		_ = cmd.Process.Kill()
-		t.Errorf("ebb dev --demo did not finish within 6 minutes (killed: %v)", <-exited)
-	}
-	out := stdout.String()
-	if t.Failed() {
-		t.Fatalf("stdout:\n%s\nstderr:\n%s", out, stderr.String())
-	}
+	out, errOut := runDemo(t, cmd, 6*time.Minute)
 	t.Logf("stdout:\n%s", out)
 
 	var replicas []int
@@ -79,8 +58,8 @@ func TestDevDemo(t *testing.T) {
 	if !strings.Contains(out, "ebb Activated:") || !strings.Contains(out, "ebb CooledDown:") {
 		t.Errorf("the timeline does not show ebb's decisions (Activated, CooledDown)")
 	}
-	if n := strings.Count(stderr.String(), "ebb dev: no node, so no pods:"); n != 1 || !strings.Contains(stderr.String(), "and the demo simulates its consumers\n") {
-		t.Errorf("stderr says %d times why there is no node, want once, with the demo simulating its consumers:\n%s", n, stderr.String())
+	if n := strings.Count(errOut, "ebb dev: no node, so no pods:"); n != 1 || !strings.Contains(errOut, "and the demo simulates its consumers\n") {
+		t.Errorf("stderr says %d times why there is no node, want once, with the demo simulating its consumers:\n%s", n, errOut)
 	}
 	for _, want := range []string{"the consumers are simulated: no kubelet", "applied manifests/samples/kafka.yaml", "the broker confirmed all 600 messages", "timeline written to " + svg} {
 		if !strings.Contains(out, want) {
@@ -128,37 +107,10 @@ func TestDevDemoNode(t *testing.T) {
 	testenv.RequireNode(t)
 	dir := t.TempDir()
 	svg := filepath.Join(dir, "timeline.svg")
-	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--demo", "--node", "--dir", filepath.Join(dir, "work"),
-		"--kubeconfig-out", filepath.Join(dir, "kubeconfig"),
-		"--demo-burst", "600", "--demo-consume-rate", "50", "--demo-cooldown", "3s", "--demo-timeout", "4m", "--demo-svg", svg)
+	cmd := quickDemo(t, dir, svg, "--node")
 	cmd.Dir = testenv.RepoRoot(t) // the node's images build from this checkout
-	var stdout, stderr testenv.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("ebb dev --demo --node: %v", err)
-		}
-	case <-time.After(15 * time.Minute): // another node test may hold the machine's node first
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case err := <-exited:
-			t.Errorf("ebb dev --demo --node did not finish within 15 minutes (interrupted: %v)", err)
-		case <-time.After(time.Minute):
-			_ = cmd.Process.Kill()
-			t.Errorf("ebb dev --demo --node did not finish within 15 minutes, nor stop on SIGINT (killed: %v)", <-exited)
-		}
-	}
-	out := stdout.String()
-	if t.Failed() {
-		t.Fatalf("stdout:\n%s\nstderr:\n%s", out, stderr.String())
-	}
+	out, _ := runDemo(t, cmd, 15*time.Minute) // another node test may hold the machine's node first
 	t.Logf("ebb dev --demo --node took %s; stdout:\n%s", time.Since(start).Round(time.Second), out)
 
 	type row struct{ backlog, replicas, pods, consumers int }
@@ -210,6 +162,46 @@ func TestDevDemoNode(t *testing.T) {
 	if left := processesMentioning(t, dir); len(left) > 0 {
 		t.Errorf("processes left behind: %v", left)
 	}
+}
+
+// quickDemo is `ebb dev --demo` made quicker by its flags (a smaller burst, faster consumers, a 3 s
+// cooldown), working in dir and drawing svg; its broker takes a free port.
+func quickDemo(t *testing.T, dir, svg string, args ...string) *exec.Cmd {
+	return exec.Command(testenv.EbbBinary(t), append([]string{"dev", "--demo", "--dir", filepath.Join(dir, "work"),
+		"--kubeconfig-out", filepath.Join(dir, "kubeconfig"), "--demo-burst", "600", "--demo-consume-rate", "50",
+		"--demo-cooldown", "3s", "--demo-timeout", "4m", "--demo-svg", svg}, args...)...)
+}
+
+// runDemo runs cmd to its end and returns its stdout and stderr. The test stops when it fails or does not
+// exit within limit (it is then interrupted, and killed a minute later), with both in the log.
+func runDemo(t *testing.T, cmd *exec.Cmd, limit time.Duration) (stdout, stderr string) {
+	t.Helper()
+	var out, errOut testenv.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("%v: %v", cmd.Args, err)
+		}
+	case <-time.After(limit):
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case err := <-exited:
+			t.Errorf("%v did not finish within %v (interrupted: %v)", cmd.Args, limit, err)
+		case <-time.After(time.Minute):
+			_ = cmd.Process.Kill()
+			t.Errorf("%v did not finish within %v, nor stop on SIGINT (killed: %v)", cmd.Args, limit, <-exited)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	}
+	return out.String(), errOut.String()
 }
 
 // Ctrl-C in the middle of the demo, with consumers running: a clean exit, the picture of what was seen,
