@@ -73,7 +73,7 @@ var ErrNoRoundTrip = errors.New("the demo did not complete 0 -> N -> 0")
 
 // Run applies the Kafka sample, produces a burst, simulates one consumer per replica unless the consumers
 // run as pods (cfg.ConsumerImage), prints the timeline until the Deployment is back at 0 with the backlog
-// drained and no pod Running, and writes the SVG. The objects it created stay in the cluster.
+// drained and every consumer stopped, and writes the SVG. The objects it created stay in the cluster.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Burst <= 0 {
 		cfg.Burst = 4000
