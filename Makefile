@@ -44,8 +44,8 @@ image-push: ## Build ebb's image and push it: make image-push IMAGE=registry.exa
 	go run ./hack/image $(IMAGE_FLAGS) --image ebb --ref '$(IMAGE)' --push
 
 .PHONY: demo
-demo: build ## Run the demo (ebb dev --demo): a burst of events, 0 -> N -> 0 replicas, a live timeline and an SVG of it.
-	bin/ebb dev --demo $(DEMO_FLAGS)
+demo: build ## Run the demo (ebb dev --demo --node; consumers as real pods as root, else simulated): a burst of events, 0 -> N -> 0 replicas, a live timeline and an SVG of it.
+	bin/ebb dev --demo --node $(DEMO_FLAGS)
 
 .PHONY: tools
 tools: ## Provide the control-plane binaries, RabbitMQ, NATS and kcat (idempotent).

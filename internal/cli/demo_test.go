@@ -19,38 +19,22 @@ import (
 	"github.com/ebbscale/ebb/internal/testenv"
 )
 
-// timelineLine is a line of the demo's live timeline: time, backlog, HPA desired, replicas, consumers.
-var timelineLine = regexp.MustCompile(`^\s*(\d+)s\s+(\d+)\s+(-|\d+)\s+(\d+)\s+(\d+)\b`)
+// timelineLine is a line of the demo's live timeline: time, backlog, HPA desired, replicas, pods Running
+// ("-" when simulated), consumers.
+var timelineLine = regexp.MustCompile(`^\s*(\d+)s\s+(\d+)\s+(-|\d+)\s+(\d+)\s+(-|\d+)\s+(\d+)\b`)
 
-// `ebb dev --demo`, made quicker by its flags (a smaller burst, faster consumers, a 3 s cooldown), runs to
-// completion: exit 0, a timeline that goes from 0 replicas to more than one and back to 0 with the
-// backlog drained, ebb's two decisions on the way, an SVG that is well-formed XML, and no process left.
+// `ebb dev --demo --node` where no node can run (here: outside a checkout of ebb, whose source the node's
+// images are built from; elsewhere also without root), made quicker by its flags (a smaller burst, faster
+// consumers, a 3 s cooldown), says in one line why it has no node and that the demo simulates its
+// consumers, and runs to completion: exit 0, a timeline that goes from 0 replicas to more than one and
+// back to 0 with the backlog drained, ebb's two decisions on the way, an SVG that is well-formed XML, and
+// no process left.
 func TestDevDemo(t *testing.T) {
 	dir := t.TempDir()
 	svg := filepath.Join(dir, "out", "timeline.svg")
-	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--demo", "--dir", filepath.Join(dir, "work"),
-		"--kubeconfig-out", filepath.Join(dir, "kubeconfig"), // the demo's broker takes a free port
-		"--demo-burst", "600", "--demo-consume-rate", "50", "--demo-cooldown", "3s", "--demo-timeout", "4m", "--demo-svg", svg)
-	var stdout, stderr testenv.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("ebb dev --demo: %v", err)
-		}
-	case <-time.After(6 * time.Minute):
-		_ = cmd.Process.Kill()
-		t.Errorf("ebb dev --demo did not finish within 6 minutes (killed: %v)", <-exited)
-	}
-	out := stdout.String()
-	if t.Failed() {
-		t.Fatalf("stdout:\n%s\nstderr:\n%s", out, stderr.String())
-	}
+	cmd := quickDemo(t, dir, svg, "--node")
+	cmd.Dir = dir // not a checkout of ebb
+	out, errOut := runDemo(t, cmd, 6*time.Minute)
 	t.Logf("stdout:\n%s", out)
 
 	var replicas []int
@@ -74,7 +58,10 @@ func TestDevDemo(t *testing.T) {
 	if !strings.Contains(out, "ebb Activated:") || !strings.Contains(out, "ebb CooledDown:") {
 		t.Errorf("the timeline does not show ebb's decisions (Activated, CooledDown)")
 	}
-	for _, want := range []string{"no kubelet", "applied manifests/samples/kafka.yaml", "the broker confirmed all 600 messages", "timeline written to " + svg} {
+	if n := strings.Count(errOut, "ebb dev: no node, so no pods:"); n != 1 || !strings.Contains(errOut, "and the demo simulates its consumers\n") {
+		t.Errorf("stderr says %d times why there is no node, want once, with the demo simulating its consumers:\n%s", n, errOut)
+	}
+	for _, want := range []string{"the consumers are simulated: no kubelet", "applied manifests/samples/kafka.yaml", "the broker confirmed all 600 messages", "timeline written to " + svg} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout does not say %q", want)
 		}
@@ -110,6 +97,111 @@ func TestDevDemo(t *testing.T) {
 	if left := processesMentioning(t, dir); len(left) > 0 {
 		t.Errorf("processes left behind: %v", left)
 	}
+}
+
+// `ebb dev --demo --node` (what make demo runs) runs the consumers as pods of the example consumer on a
+// real node: the timeline shows pods Running during the burst, and ends with the Deployment at 0, no
+// backlog, no pod Running and no member left in the consumer group; ebb dev exits 0 and leaves no process behind. Only one node runs on a
+// machine at a time: this waits for another test's node to stop.
+func TestDevDemoNode(t *testing.T) {
+	testenv.RequireNode(t)
+	dir := t.TempDir()
+	svg := filepath.Join(dir, "timeline.svg")
+	cmd := quickDemo(t, dir, svg, "--node")
+	cmd.Dir = testenv.RepoRoot(t) // the node's images build from this checkout
+	start := time.Now()
+	out, _ := runDemo(t, cmd, 15*time.Minute) // another node test may hold the machine's node first
+	t.Logf("ebb dev --demo --node took %s; stdout:\n%s", time.Since(start).Round(time.Second), out)
+
+	type row struct{ backlog, replicas, pods, consumers int }
+	var rows []row
+	for line := range strings.Lines(out) {
+		m := timelineLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		if m[5] == "-" {
+			t.Fatalf("timeline line without pods: %q", line)
+		}
+		var r row
+		r.backlog, _ = strconv.Atoi(m[2])
+		r.replicas, _ = strconv.Atoi(m[4])
+		r.pods, _ = strconv.Atoi(m[5])
+		r.consumers, _ = strconv.Atoi(m[6])
+		rows = append(rows, r)
+	}
+	// During the burst: pods Running while a backlog remains, more than one at once at some point.
+	maxPods := 0
+	for _, r := range rows {
+		if r.backlog > 0 {
+			maxPods = max(maxPods, r.pods)
+		}
+	}
+	if maxPods < 2 {
+		t.Errorf("at most %d pods Running while a backlog remained, want 2 or more: %+v", maxPods, rows)
+	}
+	if len(rows) == 0 || rows[0] != (row{}) || rows[len(rows)-1] != (row{}) {
+		t.Errorf("timeline rows %+v; want the first and the last with no backlog, 0 replicas, 0 pods, 0 consumers", rows)
+	}
+	for _, want := range []string{"the consumers are pods", "ebb.local/consumer:", "ebb Activated:", "ebb CooledDown:",
+		"the broker confirmed all 600 messages", "pods Running), back to 0 at", "timeline written to " + svg} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout does not say %q", want)
+		}
+	}
+	if strings.Contains(out, "simulated") {
+		t.Errorf("stdout mentions simulated consumers, with a node")
+	}
+	b, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`<polyline id="pods"`)) {
+		t.Errorf("%s has no pods polyline", svg)
+	}
+	if left := processesMentioning(t, dir); len(left) > 0 {
+		t.Errorf("processes left behind: %v", left)
+	}
+}
+
+// quickDemo is `ebb dev --demo` made quicker by its flags (a smaller burst, faster consumers, a 3 s
+// cooldown), working in dir and drawing svg; its broker takes a free port.
+func quickDemo(t *testing.T, dir, svg string, args ...string) *exec.Cmd {
+	return exec.Command(testenv.EbbBinary(t), append([]string{"dev", "--demo", "--dir", filepath.Join(dir, "work"),
+		"--kubeconfig-out", filepath.Join(dir, "kubeconfig"), "--demo-burst", "600", "--demo-consume-rate", "50",
+		"--demo-cooldown", "3s", "--demo-timeout", "4m", "--demo-svg", svg}, args...)...)
+}
+
+// runDemo runs cmd to its end and returns its stdout and stderr. The test stops when it fails or does not
+// exit within limit (it is then interrupted, and killed a minute later), with both in the log.
+func runDemo(t *testing.T, cmd *exec.Cmd, limit time.Duration) (stdout, stderr string) {
+	t.Helper()
+	var out, errOut testenv.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("%v: %v", cmd.Args, err)
+		}
+	case <-time.After(limit):
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case err := <-exited:
+			t.Errorf("%v did not finish within %v (interrupted: %v)", cmd.Args, limit, err)
+		case <-time.After(time.Minute):
+			_ = cmd.Process.Kill()
+			t.Errorf("%v did not finish within %v, nor stop on SIGINT (killed: %v)", cmd.Args, limit, <-exited)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	}
+	return out.String(), errOut.String()
 }
 
 // Ctrl-C in the middle of the demo, with consumers running: a clean exit, the picture of what was seen,

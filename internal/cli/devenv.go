@@ -120,7 +120,11 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 	var node *nodeImages
 	if f.node {
 		if why := devNodeUnsupported(bin); why != nil {
-			_, _ = fmt.Fprintf(errOut, "ebb dev: no node, so no pods: %v; ebb runs in this process instead\n", why)
+			instead := "ebb runs in this process instead"
+			if f.demo {
+				instead += ", and the demo simulates its consumers"
+			}
+			_, _ = fmt.Fprintf(errOut, "ebb dev: no node, so no pods: %v; %s\n", why, instead)
 		} else if node, err = buildDevImages(ctx, filepath.Join(f.dir, "images"), f.imageArchives, errOut); err != nil {
 			return err
 		}
@@ -237,11 +241,15 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 		demoCtx, demoCancel := context.WithCancel(ctx)
 		defer demoCancel()
 		demoDone := make(chan error, 1)
+		cfg := demo.Config{
+			Kube: cluster.Config, Brokers: strings.Split(kafkaAddr, ","), Out: out, Burst: f.demoBurst,
+			ConsumeRate: f.demoRate, Cooldown: f.demoCool, Timeout: f.demoTimeout, SVG: svg,
+		}
+		if node != nil {
+			cfg.ConsumerImage = node.refs["consumer"] // the consumers run as pods
+		}
 		go func() {
-			_, derr := demo.Run(demoCtx, demo.Config{
-				Kube: cluster.Config, Brokers: strings.Split(kafkaAddr, ","), Out: out, Burst: f.demoBurst,
-				ConsumeRate: f.demoRate, Cooldown: f.demoCool, Timeout: f.demoTimeout, SVG: svg,
-			})
+			_, derr := demo.Run(demoCtx, cfg)
 			demoDone <- derr
 		}()
 		select {
@@ -338,16 +346,18 @@ and kube-controller-manager (the HPA controller) from the project's cached binar
 an in-memory Kafka-protocol broker, and ebb's controller and external metrics API behind the aggregator.
 It writes a kubeconfig, prints one line when ready, and stops everything it started on Ctrl-C.
 
-With --demo (what make demo runs) it then applies the sample consumer and ScaledConsumer of
-manifests/samples/kafka.yaml, produces a burst with ebb's load generator, simulates one consumer per
-replica (no kubelet runs pods here), prints a timeline from 0 replicas up and back to 0, writes it as an
-SVG, and stops everything.`,
+With --node (as root, in a checkout of ebb) it also runs a real node and ebb on it as pods.
+
+With --demo (make demo runs --demo --node) it then applies the sample consumer and ScaledConsumer of
+manifests/samples/kafka.yaml, produces a burst with ebb's load generator, prints a timeline from 0
+replicas up and back to 0, writes it as an SVG, and stops everything. With a node the consumers are pods
+of the example consumer (examples/consumer); without one, the demo simulates one consumer per replica.`,
 		Example: `  ebb dev
   kubectl --kubeconfig .ebb-dev/kubeconfig apply -f manifests/samples/kafka.yaml
   ebb load kafka --topic orders --partitions 8 --burst 2000
   kubectl --kubeconfig .ebb-dev/kubeconfig get scaledconsumers,hpa,deployments -A
 
-  ebb dev --demo --demo-burst 8000`,
+  ebb dev --demo --node --demo-burst 8000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.kafkaListenSet = cmd.Flags().Changed("kafka-listen")
@@ -362,7 +372,7 @@ SVG, and stops everything.`,
 	dev.Flags().StringVar(&f.logFile, "log-file", "", `Where ebb's own log goes (default: ebb.log in --dir; "-": stderr); the control plane's logs are in --dir too`)
 	dev.Flags().BoolVar(&f.demo, "demo", false, "Run the demo once ready (apply manifests/samples/kafka.yaml, produce a burst, print the timeline from 0 replicas up and back to 0, draw it as an SVG), then stop everything")
 	dev.Flags().Int64Var(&f.demoBurst, "demo-burst", 4000, "With --demo: messages in the burst")
-	dev.Flags().Float64Var(&f.demoRate, "demo-consume-rate", 20, "With --demo: messages per second each simulated consumer (one per replica) consumes")
+	dev.Flags().Float64Var(&f.demoRate, "demo-consume-rate", 20, "With --demo: messages per second each consumer (a pod with --node, else simulated, one per replica) consumes")
 	dev.Flags().DurationVar(&f.demoCool, "demo-cooldown", 0, "With --demo: the ScaledConsumer's cooldownPeriod (0: the sample's, 15s)")
 	dev.Flags().DurationVar(&f.demoTimeout, "demo-timeout", 10*time.Minute, "With --demo: give up when the loop is not back at 0 by then")
 	dev.Flags().StringVar(&f.demoSVG, "demo-svg", filepath.Join(".ebb-dev", "demo-timeline.svg"), "With --demo: where to write the timeline's picture")

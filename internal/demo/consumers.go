@@ -159,3 +159,20 @@ func Lag(ctx context.Context, adm *kadm.Client, group, topic string) (int64, err
 	})
 	return lag, nil
 }
+
+// GroupMembers is the number of members of the consumer group, as its coordinator describes it: the
+// consumers that joined, as against the pods that run. A group that does not exist has none.
+func GroupMembers(ctx context.Context, adm *kadm.Client, group string) (int, error) {
+	described, err := adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return 0, fmt.Errorf("describing group %s: %w", group, err)
+	}
+	g, ok := described[group]
+	switch {
+	case !ok, errors.Is(g.Err, kerr.GroupIDNotFound):
+		return 0, nil
+	case g.Err != nil:
+		return 0, fmt.Errorf("describing group %s: %w", group, g.Err)
+	}
+	return len(g.Members), nil
+}

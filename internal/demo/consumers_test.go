@@ -52,6 +52,9 @@ func TestConsumersDrainAndLeave(t *testing.T) {
 		}
 		return n
 	}
+	if got, err := demo.GroupMembers(t.Context(), adm, "workers"); got != 0 || err != nil {
+		t.Fatalf("GroupMembers of a group that does not exist yet = %d, %v; want 0, nil", got, err)
+	}
 	if got := lag(); got != 400 {
 		t.Fatalf("lag before any consumer = %d, want 400 (the group has not committed: the whole topic)", got)
 	}
@@ -66,11 +69,11 @@ func TestConsumersDrainAndLeave(t *testing.T) {
 	}
 	waitFor(t, time.Minute, "two consumers drain 400 messages", func() bool { return lag() == 0 })
 	members := func() int {
-		groups, err := adm.DescribeGroups(t.Context(), "workers")
+		n, err := demo.GroupMembers(t.Context(), adm, "workers")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(groups["workers"].Members)
+		return n
 	}
 	if got := members(); got != 2 {
 		t.Errorf("group has %d members with 2 consumers, want 2", got)

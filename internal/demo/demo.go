@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -44,7 +45,12 @@ type Config struct {
 	Out io.Writer
 	// Burst is the number of messages produced at once. Default 4,000.
 	Burst int64
-	// ConsumeRate is each simulated consumer's rate, in messages per second. Default 20.
+	// ConsumerImage, when set, is the image of the example consumer (examples/consumer) loaded on the
+	// cluster's node: the sample's Deployment then runs it as real pods (see RealConsumer), and the
+	// Brokers must be reachable from pods. Default empty: no pod can run, and the demo simulates one
+	// consumer per replica itself (Consumers).
+	ConsumerImage string
+	// ConsumeRate is each consumer's rate (a pod's or a simulated one's), in messages per second. Default 20.
 	ConsumeRate float64
 	// Cooldown, when set, replaces the sample's cooldownPeriod (15s).
 	Cooldown time.Duration
@@ -65,9 +71,9 @@ type Result struct {
 // ErrNoRoundTrip is returned when the timeline did not go from 0 replicas up and back to 0 in time.
 var ErrNoRoundTrip = errors.New("the demo did not complete 0 -> N -> 0")
 
-// Run applies the Kafka sample, produces a burst, simulates one consumer per replica, prints the timeline
-// until the Deployment is back at 0 with the backlog drained, and writes the SVG. The objects it created
-// stay in the cluster.
+// Run applies the Kafka sample, produces a burst, simulates one consumer per replica unless the consumers
+// run as pods (cfg.ConsumerImage), prints the timeline until the Deployment is back at 0 with the backlog
+// drained and every consumer stopped, and writes the SVG. The objects it created stay in the cluster.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Burst <= 0 {
 		cfg.Burst = 4000
@@ -130,9 +136,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("demo: creating topic %s: %w", topic, errors.Join(err, resp.Err))
 	}
 
-	say("pods never run here: this cluster has no kubelet. The demo stands in for them with one member of")
-	say("consumer group %q per replica of Deployment %s, each consuming %g messages/s from topic %q and", group, deploy.Name, cfg.ConsumeRate, topic)
-	say("committing, so the backlog drains faster as replicas are added (a real pod's start-up time is left out).")
+	if cfg.ConsumerImage != "" {
+		RealConsumer(deploy, cfg.ConsumerImage, cfg.Brokers, group, topic, cfg.ConsumeRate)
+		say("the consumers are pods: Deployment %s runs the example consumer (examples/consumer, image %s) on", deploy.Name, cfg.ConsumerImage)
+		say("the node, each pod a member of consumer group %q consuming %g messages/s from topic %q and committing.", group, cfg.ConsumeRate, topic)
+	} else {
+		say("the consumers are simulated: no kubelet runs pods here (ebb dev --demo --node runs them as pods, as root).")
+		say("The demo stands in for them with one member of consumer group %q per replica of Deployment %s, each", group, deploy.Name)
+		say("consuming %g messages/s from topic %q and committing, so the backlog drains faster as replicas are", cfg.ConsumeRate, topic)
+		say("added (a real pod's start-up time is left out).")
+	}
 	for _, o := range objs {
 		if err := kc.Create(ctx, o); err != nil {
 			return Result{}, fmt.Errorf("demo: applying %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
@@ -144,10 +157,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	o := &observer{
 		c: kc, adm: adm, ns: sc.Namespace, sc: sc.Name, deploy: deploy.Name, hpa: hpaName, group: group, topic: topic,
-		consumers: &Consumers{Brokers: cfg.Brokers, Group: group, Topic: topic, Rate: cfg.ConsumeRate},
-		seen:      map[types.UID]int32{},
+		seen: map[types.UID]int32{},
 	}
-	defer o.consumers.Close()
+	if cfg.ConsumerImage != "" {
+		o.pods = deploy.Spec.Selector.MatchLabels
+	} else {
+		o.consumers = &Consumers{Brokers: cfg.Brokers, Group: group, Topic: topic, Rate: cfg.ConsumeRate}
+		defer o.consumers.Close()
+	}
 
 	sink, err := loadgen.NewKafka(ctx, loadgen.KafkaConfig{Brokers: cfg.Brokers, Topic: topic})
 	if err != nil {
@@ -242,6 +259,10 @@ func writeSVG(path string, tl Timeline, s Shape, cfg Config) error {
 	}
 	title := fmt.Sprintf("ebb dev --demo: a burst of %d messages, from 0 replicas and back", cfg.Burst)
 	sub := fmt.Sprintf("%s; %g msg/s per simulated consumer", s, cfg.ConsumeRate)
+	if cfg.ConsumerImage != "" {
+		title = fmt.Sprintf("ebb dev --demo --node: a burst of %d messages, from 0 pods and back", cfg.Burst)
+		sub = fmt.Sprintf("%s; %g msg/s per consumer pod", s, cfg.ConsumeRate)
+	}
 	werr := WriteSVG(f, tl, title, sub)
 	if cerr := f.Close(); werr == nil && cerr != nil {
 		werr = fmt.Errorf("demo: writing %s: %w", path, cerr)
@@ -249,13 +270,15 @@ func writeSVG(path string, tl Timeline, s Shape, cfg Config) error {
 	return werr
 }
 
-// observer takes one Point at a time, and keeps the simulated consumers at the Deployment's replicas.
+// observer takes one Point at a time, and keeps the simulated consumers at the Deployment's replicas, or
+// counts the pods and the group's members when the consumers are pods.
 type observer struct {
 	c                   client.Client
 	adm                 *kadm.Client
 	ns, sc, deploy, hpa string
 	group, topic        string
-	consumers           *Consumers
+	consumers           *Consumers          // nil when the consumers are pods
+	pods                map[string]string   // the labels of the Deployment's pods, when they run
 	seen                map[types.UID]int32 // event counts already reported
 }
 
@@ -268,10 +291,24 @@ func (o *observer) observe(ctx context.Context, at time.Duration) (Point, error)
 	if d.Spec.Replicas != nil {
 		p.Replicas = *d.Spec.Replicas
 	}
-	if err := o.consumers.Scale(ctx, int(p.Replicas)); err != nil {
-		return p, err
+	if o.consumers != nil {
+		p.Pods = -1
+		if err := o.consumers.Scale(ctx, int(p.Replicas)); err != nil {
+			return p, err
+		}
+		p.Consumers = o.consumers.Count()
+	} else {
+		pods := &corev1.PodList{}
+		if err := o.c.List(ctx, pods, client.InNamespace(o.ns), client.MatchingLabels(o.pods)); err != nil {
+			return p, fmt.Errorf("listing the pods of Deployment %s: %w", o.deploy, err)
+		}
+		p.Pods = RunningPods(pods.Items)
+		members, err := GroupMembers(ctx, o.adm, o.group)
+		if err != nil {
+			return p, err
+		}
+		p.Consumers = members
 	}
-	p.Consumers = o.consumers.Count()
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{}
 	switch err := o.c.Get(ctx, types.NamespacedName{Namespace: o.ns, Name: o.hpa}, hpa); {
 	case err == nil:

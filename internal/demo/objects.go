@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strconv"
+	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -51,3 +55,33 @@ func Sample(name string) ([]client.Object, error) {
 }
 
 func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
+
+// RealConsumer turns the sample's consumer Deployment d into one whose pods run the example consumer
+// (examples/consumer) from image, which the node has loaded (imagePullPolicy Never): a member of group on
+// topic of brokers, consuming rate messages a second. The sample's image is a placeholder that users
+// replace; the demo substitutes this one. It changes the first container of d.
+func RealConsumer(d *appsv1.Deployment, image string, brokers []string, group, topic string, rate float64) {
+	c := &d.Spec.Template.Spec.Containers[0]
+	c.Image, c.ImagePullPolicy = image, corev1.PullNever
+	c.Command, c.Args = nil, nil
+	c.Env = []corev1.EnvVar{
+		{Name: "CONSUMER_BROKER", Value: "kafka"},
+		{Name: "CONSUMER_BROKERS", Value: strings.Join(brokers, ",")},
+		{Name: "CONSUMER_TOPIC", Value: topic},
+		{Name: "CONSUMER_GROUP", Value: group},
+		{Name: "CONSUMER_RATE", Value: strconv.FormatFloat(rate, 'g', -1, 64)},
+		// The pod's name, for the consumer's log lines (its host name would do too, but not with hostNetwork).
+		{Name: "CONSUMER_ID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+	}
+}
+
+// RunningPods counts the pods in phase Running that are not being deleted: the pods that consume.
+func RunningPods(pods []corev1.Pod) int {
+	n := 0
+	for _, p := range pods {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			n++
+		}
+	}
+	return n
+}

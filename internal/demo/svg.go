@@ -21,12 +21,13 @@ const (
 	colorReplicas                  = "#d95f02"
 	colorDesired                   = "#7570b3"
 	colorConsumers                 = "#1b9e77"
+	colorPods                      = "#e7298a"
 )
 
 // WriteSVG draws the timeline: the backlog as an area on the left axis; the Deployment's replicas, the
-// HPA's desired replicas and the running consumers as steps on the right axis; ebb's scale decisions
-// (events whose source is ebb) as labelled vertical lines. It is hand-written SVG 1.1, readable by any
-// browser.
+// HPA's desired replicas, the pods Running (when pods run: a point with Pods >= 0) and the consumers as
+// steps on the right axis; ebb's scale decisions (events whose source is ebb) as labelled vertical lines.
+// It is hand-written SVG 1.1, readable by any browser.
 func WriteSVG(w io.Writer, tl Timeline, title, subtitle string) error {
 	bw := bufio.NewWriter(w)
 	p := func(format string, args ...any) { _, _ = fmt.Fprintf(bw, format, args...) }
@@ -34,10 +35,12 @@ func WriteSVG(w io.Writer, tl Timeline, title, subtitle string) error {
 	var endT time.Duration
 	var maxBacklog int64
 	maxReplicas := int32(1)
+	pods := false
 	for _, pt := range tl {
 		endT = max(endT, pt.At)
 		maxBacklog = max(maxBacklog, pt.Backlog)
-		maxReplicas = max(maxReplicas, pt.Replicas, pt.HPADesired, int32(pt.Consumers))
+		maxReplicas = max(maxReplicas, pt.Replicas, pt.HPADesired, int32(pt.Consumers), int32(pt.Pods))
+		pods = pods || pt.Pods >= 0
 	}
 	tMax, tStep := axis(math.Max(endT.Seconds(), 1))
 	bMax, bStep := axis(math.Max(float64(maxBacklog), 10))
@@ -119,6 +122,9 @@ func WriteSVG(w io.Writer, tl Timeline, title, subtitle string) error {
 		}
 		// Widest first: where the three agree, each still shows.
 		step("consumers", colorConsumers, `stroke-width="7" stroke-opacity="0.45"`, func(pt Point) float64 { return float64(pt.Consumers) })
+		if pods {
+			step("pods", colorPods, `stroke-width="4" stroke-opacity="0.6"`, func(pt Point) float64 { return float64(max(pt.Pods, 0)) })
+		}
 		step("replicas", colorReplicas, `stroke-width="2.5"`, func(pt Point) float64 { return float64(pt.Replicas) })
 		step("hpa-desired", colorDesired, `stroke-width="1.5" stroke-dasharray="6 4"`, func(pt Point) float64 { return float64(max(pt.HPADesired, 0)) })
 
@@ -139,13 +145,20 @@ func WriteSVG(w io.Writer, tl Timeline, title, subtitle string) error {
 	}
 
 	// Legend, between the subtitle and the plot.
-	lx, ly := marginLeft, marginTop-10
-	for _, item := range []struct{ color, extra, label string }{
-		{colorBacklog, `stroke-width="2.5"`, "backlog (consumer-group lag)"},
+	type legend struct{ color, extra, label string }
+	items := []legend{
+		{colorBacklog, `stroke-width="2.5"`, "backlog (group lag)"},
 		{colorReplicas, `stroke-width="2.5"`, "Deployment replicas"},
 		{colorDesired, `stroke-width="1.5" stroke-dasharray="6 4"`, "HPA desired replicas"},
-		{colorConsumers, `stroke-width="7" stroke-opacity="0.45"`, "simulated consumers"},
-	} {
+	}
+	if pods {
+		items = append(items, legend{colorPods, `stroke-width="4" stroke-opacity="0.6"`, "pods Running"},
+			legend{colorConsumers, `stroke-width="7" stroke-opacity="0.45"`, "group members"})
+	} else {
+		items = append(items, legend{colorConsumers, `stroke-width="7" stroke-opacity="0.45"`, "simulated consumers"})
+	}
+	lx, ly := marginLeft, marginTop-10
+	for _, item := range items {
 		p(`<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" %s/>`+"\n", lx, ly-4, lx+22, ly-4, item.color, item.extra)
 		p(`<text x="%d" y="%d">%s</text>`+"\n", lx+27, ly, item.label)
 		lx += 27 + 7*len(item.label) + 24 // about 7 units a character at 12px

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,7 +64,7 @@ func TestWriteSVG(t *testing.T) {
 	if diff := cmp.Diff(points, map[string]int{"backlog": 8, "consumers": 15, "replicas": 15, "hpa-desired": 15}); diff != "" {
 		t.Errorf("polylines' point counts (-got +want):\n%s", diff)
 	}
-	for _, want := range []string{"a <title> & more", "ebb: Activated", "ebb: CooledDown", "cooldown", "400", "backlog (messages)", "replicas"} {
+	for _, want := range []string{"a <title> & more", "ebb: Activated", "ebb: CooledDown", "cooldown", "400", "backlog (messages)", "replicas", "simulated consumers"} {
 		found := false
 		for _, text := range texts {
 			found = found || text == want
@@ -74,6 +75,32 @@ func TestWriteSVG(t *testing.T) {
 	}
 	if got := len(els["rect"]); got != 3 { // background, plot frame, one cooldown
 		t.Errorf("%d rects, want 3 (background, frame, the cooldown from 5s to 7s)", got)
+	}
+}
+
+// With pods, the picture has their step beside the replicas, and the legend says what the consumers are.
+func TestWriteSVGPods(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteSVG(&buf, podLoop, "t", "s"); err != nil {
+		t.Fatal(err)
+	}
+	els, texts := svgElements(t, buf.Bytes())
+	var ids []string
+	for _, pl := range els["polyline"] {
+		ids = append(ids, pl["id"])
+	}
+	if diff := cmp.Diff(ids, []string{"backlog", "consumers", "pods", "replicas", "hpa-desired"}); diff != "" {
+		t.Errorf("polylines (-got +want):\n%s", diff)
+	}
+	for _, text := range texts {
+		if text == "simulated consumers" {
+			t.Errorf("the legend of a timeline with pods says %q", text)
+		}
+	}
+	for _, want := range []string{"pods Running", "group members"} {
+		if !slices.Contains(texts, want) {
+			t.Errorf("no text %q in %q", want, texts)
+		}
 	}
 }
 
