@@ -99,7 +99,7 @@ func (s *schedule) UnmarshalText(b []byte) error {
 	}
 	parsed, err := parser.Parse(text)
 	if err != nil {
-		return fmt.Errorf("%q is not a five-field cron schedule (minute hour day-of-month month day-of-week): %v", text, err)
+		return fmt.Errorf("%q is not a five-field cron schedule (minute hour day-of-month month day-of-week): %w", text, err)
 	}
 	spec, ok := parsed.(*robfig.SpecSchedule)
 	if !ok {
