@@ -5,15 +5,12 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
-	"github.com/ebbscale/ebb/internal/localcluster"
 	"github.com/ebbscale/ebb/internal/testenv"
 	"github.com/ebbscale/ebb/scalers/builtin"
 	"github.com/ebbscale/ebb/scalers/cron"
@@ -39,17 +36,9 @@ func TestCronWindow(t *testing.T) {
 	reg := src.Register(builtin.Registry(builtin.Options{}))
 	reg[cron.Type] = cron.NewType(cron.WithClock(clk))
 
-	env := testenv.Start(t, localcluster.Options{ControllerManager: true})
-	startEbb(t, env, reg)
+	env, ns, replicas := startLoop(t, reg, "cron")
 	ctx := t.Context()
 	c := env.Client
-	ns := testenv.UniqueName(t, "cron")
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, testenv.Deployment(ns, "consumer", 0)); err != nil {
-		t.Fatal(err)
-	}
 	key := testenv.UniqueName(t, "k")
 	src.Set(key, 0)
 	maxReplicas, cooldown := int32(10), 8*time.Second
@@ -71,13 +60,6 @@ func TestCronWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	replicas := func() int32 {
-		d := &appsv1.Deployment{}
-		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "consumer"}, d); err != nil {
-			t.Fatal(err)
-		}
-		return *d.Spec.Replicas
-	}
 	message := func() string {
 		sc := &ebbv1.ScaledConsumer{}
 		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "reports"}, sc); err != nil {
