@@ -191,3 +191,36 @@ func TestInstantAroundTransitions(t *testing.T) {
 		}
 	}
 }
+
+// In a zone without daylight-saving time, next agrees with robfig/cron's Next for every schedule, and
+// last is the fire before next: the bit-set walk reads schedules as the parser meant them.
+func TestNextAndLastAgreeWithRobfig(t *testing.T) {
+	schedules := []string{
+		"* * * * *", "0 9 * * 1-5", "30 6 * * *", "*/15 8-17 * * *", "0 0 1 * *", "0 9 1,15 * 1",
+		"0 0 29 2 *", "5 4 * 2 0", "59 23 31 12 *", "0 12 * JAN,JUL SAT", "0 0 13 * 5", "10-20/5 3 * * ?",
+	}
+	loc := mustZone(t, "Asia/Tokyo") // no daylight-saving time since 1951
+	for _, text := range schedules {
+		s := mustSchedule(t, text)
+		spec, err := parser.Parse(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := time.Date(2026, 1, 1, 0, 0, 0, 0, loc)
+		for i := range 300 {
+			at = at.Add(time.Duration(1+(i*i)%1000) * 37 * time.Minute) // uneven steps, over about ten years
+			want := spec.Next(at.In(loc))
+			if want.IsZero() {
+				continue // robfig/cron looks five years ahead, ebb nine (29 February around 2100)
+			}
+			got, ok := s.next(at, loc)
+			if !ok || !got.Equal(want) {
+				t.Fatalf("%q after %s: next %s (%v), robfig says %s", text, at, got, ok, want)
+			}
+			last, ok := s.last(got.Add(-time.Second), loc)
+			if !ok || !spec.Next(last.In(loc)).Equal(got) || last.After(at) {
+				t.Fatalf("%q: last before %s is %s (%v), robfig's next after it is %s", text, got, last, ok, spec.Next(last))
+			}
+		}
+	}
+}
