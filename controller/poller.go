@@ -57,7 +57,9 @@ type triggerState struct {
 	// LastActive is when a sample was last active (zero: not since the poll started).
 	LastActive time.Time
 	// Backlog: the last good sample reported work above zero (in its activation values).
-	Backlog             bool
+	Backlog bool
+	// Message is the last good sample's message (scalers.Sample.Message).
+	Message             string
 	LastPoll            time.Time
 	Err                 error
 	ConsecutiveFailures int32
@@ -281,6 +283,7 @@ func staleAfter(interval time.Duration) time.Duration {
 type sampleResult struct {
 	values, activation []float64
 	progress           *scalers.Progress
+	message            string
 	err                error
 	took               time.Duration
 }
@@ -294,7 +297,7 @@ func (p *poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntr
 			defer cancel()
 			start := p.clock.Now()
 			s, err := t.Scaler.Sample(sctx)
-			results[i] = sampleResult{values: s.Values, activation: s.ActivationValues, progress: s.Progress, err: err, took: p.clock.Since(start)}
+			results[i] = sampleResult{values: s.Values, activation: s.ActivationValues, progress: s.Progress, message: s.Message, err: err, took: p.clock.Since(start)}
 		})
 	}
 	var dead sampleResult
@@ -397,6 +400,7 @@ func (p *poller) record(key types.NamespacedName, e *pollEntry, i int, t polledT
 	} else {
 		st.Err, st.ConsecutiveFailures, st.Sampled = nil, 0, true
 		st.Values = append(st.Values[:0], r.values...)
+		st.Message = r.message
 		st.Backlog, st.Active = false, false
 		for j, v := range r.activation {
 			st.Active = st.Active || v > st.Specs[j].Activation

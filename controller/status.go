@@ -90,7 +90,7 @@ func (r *Reconciler) setTriggerStatus(sc *ebbv1.ScaledConsumer, states []trigger
 	for _, s := range states {
 		ts := ebbv1.TriggerStatus{Name: s.Name, Active: s.Active && s.Err == nil, ConsecutiveFailures: s.ConsecutiveFailures}
 		if s.Sampled {
-			ts.Value = formatValues(s)
+			ts.Value, ts.Message = formatValues(s), s.Message
 		}
 		if !s.LastPoll.IsZero() {
 			ts.LastPollTime = &metav1.Time{Time: s.LastPoll}
@@ -162,7 +162,7 @@ func onlyValuesChanged(a, b ebbv1.ScaledConsumerStatus) bool {
 		s = *s.DeepCopy()
 		for i := range s.Triggers {
 			t := &s.Triggers[i]
-			t.Value, t.LastPollTime, t.ConsecutiveFailures, t.LastError = "", nil, 0, ""
+			t.Value, t.Message, t.LastPollTime, t.ConsecutiveFailures, t.LastError = "", "", nil, 0, ""
 		}
 		if g := s.Guard; g != nil {
 			g.DeadLetterDepth, g.DeadLetterInflowPerMinute, g.DeadLetterRatio = "", "", ""

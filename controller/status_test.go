@@ -39,6 +39,9 @@ func TestOnlyValuesChanged(t *testing.T) {
 				s.Triggers[i].Value, s.Triggers[i].LastPollTime = "7", later
 			}
 		}, want: true},
+		// A trigger's message (a cron window's next change) changes with its activity, which is written at
+		// once; alone it is throttled like values.
+		{name: "message", change: func(s *ebbv1.ScaledConsumerStatus) { s.Triggers[0].Message = "in a window until 17:00" }, want: true},
 		{name: "first-value", change: func(s *ebbv1.ScaledConsumerStatus) { s.Triggers[1].Value = "" }, want: true},
 		{name: "active", change: func(s *ebbv1.ScaledConsumerStatus) { s.Triggers[1].Active = true }, want: false},
 		// Error text and failure counts change every tick during an outage; the Fallback condition carries

@@ -102,17 +102,9 @@ func TestWholeLoopTestTrigger(t *testing.T) {
 // and ebb, after the cooldown, to zero. Every step is asserted on the Deployment and on the value
 // `kubectl get --raw` returns.
 func runLoop(t *testing.T, reg scalers.Registry, b backlog) {
-	env := testenv.Start(t, localcluster.Options{ControllerManager: true})
-	startEbb(t, env, reg)
+	env, ns, replicas := startLoop(t, reg, "loop")
 	ctx := t.Context()
 	c := env.Client
-	ns := testenv.UniqueName(t, "loop")
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, testenv.Deployment(ns, "consumer", 0)); err != nil {
-		t.Fatal(err)
-	}
 	b.set(t, 0)
 	maxReplicas := int32(5)
 	if err := c.Create(ctx, &ebbv1.ScaledConsumer{
@@ -128,13 +120,6 @@ func runLoop(t *testing.T, reg scalers.Registry, b backlog) {
 		t.Fatal(err)
 	}
 
-	replicas := func() int32 {
-		d := &appsv1.Deployment{}
-		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "consumer"}, d); err != nil {
-			t.Fatal(err)
-		}
-		return *d.Spec.Replicas
-	}
 	// step sets the backlog and waits for the metrics API to serve served and the Deployment to reach want.
 	tr := b.trigger()
 	metric := tr.TriggerName()
@@ -164,6 +149,31 @@ func runLoop(t *testing.T, reg scalers.Registry, b backlog) {
 	step("capped", 1000, served(b, 1000), 5) // maxReplicas
 	step("draining", 12, 12, 2)              // ceil(12/10)
 	step("drained", 0, 0, 0)                 // HPA down, then ebb to 0 after the 3 s cooldown
+}
+
+// startLoop starts a control plane with the HPA controller and ebb with the trigger types of reg, and
+// creates a namespace (named after prefix) with the Deployment "consumer" at zero replicas; replicas reads
+// the Deployment's spec.replicas.
+func startLoop(t *testing.T, reg scalers.Registry, prefix string) (env *testenv.Env, ns string, replicas func() int32) {
+	t.Helper()
+	env = testenv.Start(t, localcluster.Options{ControllerManager: true})
+	startEbb(t, env, reg)
+	ctx, c := t.Context(), env.Client
+	ns = testenv.UniqueName(t, prefix)
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, testenv.Deployment(ns, "consumer", 0)); err != nil {
+		t.Fatal(err)
+	}
+	replicas = func() int32 {
+		d := &appsv1.Deployment{}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "consumer"}, d); err != nil {
+			t.Fatal(err)
+		}
+		return *d.Spec.Replicas
+	}
+	return env, ns, replicas
 }
 
 // served is what the metrics API serves for backlog n: Kafka caps lag at partitions x threshold.

@@ -31,6 +31,9 @@ type Sample struct {
 	ActivationValues []float64
 	// Progress, when not nil, says how the consumers are getting on, for the consumer-health guard.
 	Progress *Progress
+	// Message, when not empty, says for a person what the value means now, where a number alone does not
+	// (a cron trigger: when its window next closes or opens). Status shows it (status.triggers[].message).
+	Message string
 }
 
 // Progress is what one sample says of the consumers' progress. The consumer-health guard reads it: a

@@ -385,6 +385,12 @@ type TriggerStatus struct {
 	// Active is whether the value is above the trigger's activation threshold.
 	Active bool `json:"active"`
 
+	// Message says what the value means now, when the trigger type has something to add to the number:
+	// a cron trigger says when its window next closes or opens.
+	//
+	// +optional
+	Message string `json:"message,omitempty"`
+
 	// LastPollTime is when the trigger was last sampled.
 	//
 	// +optional

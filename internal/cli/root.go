@@ -16,7 +16,8 @@ func NewRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Short: "ebb sizes Kafka, RabbitMQ and NATS consumers on Kubernetes to their backlog",
 		Long: `ebb is an event-driven autoscaler for Kubernetes. It reads the backlog consumers face (Kafka
 consumer-group lag, RabbitMQ queue depth, NATS JetStream pending counts), serves it as external metrics to
-the HorizontalPodAutoscaler, and scales idle consumers to zero and back.`,
+the HorizontalPodAutoscaler, and scales idle consumers to zero and back. A cron trigger holds a replica
+count during time windows.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ebbscale/ebb/scalers"
+	"github.com/ebbscale/ebb/scalers/cron"
 	"github.com/ebbscale/ebb/scalers/kafka"
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
 )
@@ -39,6 +40,12 @@ func (o Options) observer(triggerType string) scalers.RequestObserver {
 // Types is the table of trigger types, sorted by name. Adding a trigger type is adding its row.
 func Types() []Type {
 	return []Type{
+		{
+			Name:   cron.Type,
+			Doc:    "A replica count held during time windows, from five-field cron schedules in an IANA time zone.",
+			Params: cron.Params,
+			New:    func(Options) scalers.TriggerType { return cron.NewType() },
+		},
 		{
 			Name:   kafka.Type,
 			Doc:    "The lag of a Kafka consumer group, on one topic or every topic it commits.",
