@@ -23,7 +23,8 @@ count during time windows.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCommand(), newRunCommand(), newControllerCommand(), newMetricsAPIServerCommand(), newDevCommand(), newLoadCommand())
+	root.AddCommand(newVersionCommand(), newRunCommand(), newControllerCommand(), newMetricsAPIServerCommand())
+	root.AddCommand(devCommands()...)
 	return root
 }
 

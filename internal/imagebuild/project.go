@@ -20,6 +20,10 @@ const (
 	Source = "https://github.com/ebbscale/ebb"
 )
 
+// NoDevTag is the build tag that leaves the development commands (`ebb dev`, `ebb load`) out of the
+// binary; ebb's image is built with it (docs/design.md, "Images").
+const NoDevTag = "ebb_nodev"
+
 // OCI label keys.
 const (
 	LabelVersion  = "org.opencontainers.image.version"
@@ -36,6 +40,8 @@ type Target struct {
 	Package string
 	// LDFlags are the binary's linker flags.
 	LDFlags string
+	// Tags are the binary's build tags, comma-separated.
+	Tags string
 	// Ref is the reference the image is tagged with.
 	Ref string
 	// Spec is the image; Build fills in Binary.
@@ -52,8 +58,10 @@ func Project(version, revision string, created time.Time) []Target {
 			Name:    "ebb",
 			Package: "github.com/ebbscale/ebb/cmd/ebb",
 			LDFlags: "-s -w -X github.com/ebbscale/ebb/internal/version.Version=" + version,
-			Ref:     EbbRepository + ":" + version,
-			Spec:    Spec{Path: "/ebb", Labels: labels("ebb"), CABundle: SystemCABundle, Created: created},
+			// What runs in a cluster: no `ebb dev` or `ebb load`, and none of what only they link.
+			Tags: NoDevTag,
+			Ref:  EbbRepository + ":" + version,
+			Spec: Spec{Path: "/ebb", Labels: labels("ebb"), CABundle: SystemCABundle, Created: created},
 		},
 		{
 			Name:    "pause",
@@ -101,7 +109,7 @@ func (t Target) Build(ctx context.Context) (v1.Image, error) {
 	defer os.RemoveAll(dir)
 	spec := t.Spec
 	spec.Binary = filepath.Join(dir, t.Name)
-	if err := BuildGo(ctx, t.Package, spec.Binary, t.LDFlags); err != nil {
+	if err := BuildGo(ctx, t.Package, spec.Binary, t.LDFlags, t.Tags); err != nil {
 		return nil, err
 	}
 	return Build(spec)
