@@ -95,8 +95,8 @@ func cniConfig(p nodePaths) string {
 		"cniVersion": "0.4.0",
 		"name":       "ebb",
 		"plugins": []any{map[string]any{
-			"type":        "bridge",
-			"bridge":      NodeBridge,
+			"type":   "bridge",
+			"bridge": NodeBridge,
 			// Not a gateway: the node address is ours to put on the bridge (before kube-apiserver listens on
 			// it), and a gateway bridge would turn on net.ipv4.ip_forward, which the host must not do.
 			"isGateway":   false,
