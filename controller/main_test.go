@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// harness is a controller running against env for one namespace.
+// harness is a controller running against the shared cluster for one namespace.
 type harness struct {
 	t       testing.TB
 	env     *testenv.Env

@@ -31,7 +31,8 @@ type Env struct {
 	Kube kubernetes.Interface
 }
 
-// New starts a cluster; the caller stops it with Stop. For TestMain, where there is no *testing.T.
+// New starts a cluster; the caller stops it with Stop. Tests use Start, or a package's Shared; New does
+// not skip under -short, having no test to skip.
 func New(ctx context.Context, opts localcluster.Options) (*Env, error) {
 	c, err := localcluster.Start(ctx, opts)
 	if err != nil {
