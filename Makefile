@@ -17,6 +17,15 @@ GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$
 # -count=1: the test cache cannot see broker or control-plane state, so a cached pass would prove nothing.
 TEST_TIMEOUT ?= 30m
 TEST_FLAGS ?=
+# The unit tier (make test-unit) is `go test -short`: every testenv function that provides a component
+# (control plane, broker, node, tool, built binary) skips the test under -short (testenv.Requires). So that a
+# test reaching a component some other way fails rather than quietly passing, the tier runs with nothing to
+# reach: no control-plane binaries (an empty KUBEBUILDER_ASSETS and a cache directory that does not exist),
+# broker addresses on a closed port, and a PATH with no tools for the test binaries. Its results may be
+# cached: a unit test depends on nothing outside its process.
+NO_TOOLS := /nonexistent/ebb-test-unit
+UNIT_ENV := KUBEBUILDER_ASSETS= EBB_CACHE_DIR=$(NO_TOOLS) EBB_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:1/ \
+	EBB_RABBITMQ_HTTP_URL=http://guest:guest@127.0.0.1:1/ EBB_NATS_URL=nats://127.0.0.1:1
 # Benchmarks: the ones against a control plane report latency percentiles, and 5 s per sub-benchmark gives
 # each thousands of samples (about 4,000 at 1.2 ms a request), enough for a p99. BENCH selects benchmarks
 # (-bench), BENCH_FLAGS adds flags (e.g. -count=3 for benchstat, -cpuprofile with one package).
@@ -54,6 +63,10 @@ tools: ## Provide the control-plane binaries, RabbitMQ, NATS and kcat (idempoten
 .PHONY: test
 test: tools ## Run every test, the real-component ones included.
 	KUBEBUILDER_ASSETS="$$(hack/install-control-plane.sh)" go test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+
+.PHONY: test-unit
+test-unit: ## Run the tests that need no component (go test -short; under a minute, no server, no make tools).
+	$(UNIT_ENV) go test -short -vet=off -timeout 5m -exec 'env PATH=$(NO_TOOLS)' $(TEST_FLAGS) ./...
 
 .PHONY: bench
 bench: tools ## Run the Go benchmarks (results go to docs/benchmarks.md by hand, with this command).

@@ -23,7 +23,7 @@ func BenchmarkHPAsForManyScaledConsumers(b *testing.B) {
 	for b.Loop() {
 		h := newHarness(b)
 		// A fast client for the benchmark's own setup, so it measures ebb rather than the setup.
-		cfg := rest.CopyConfig(env.Config)
+		cfg := rest.CopyConfig(h.env.Config)
 		cfg.QPS, cfg.Burst = 2000, 4000
 		fast, err := client.New(cfg, client.Options{Scheme: testenv.Scheme()})
 		if err != nil {

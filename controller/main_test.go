@@ -34,27 +34,22 @@ import (
 	"github.com/ebbscale/ebb/scalers/scalertest"
 )
 
-// env is one control plane (kube-apiserver, etcd, and kube-controller-manager for garbage collection)
-// shared by the tests of this package; each test works in its own namespace with its own controller.
-var env *testenv.Env
+// cluster is one control plane (kube-apiserver, etcd, and kube-controller-manager for garbage collection)
+// shared by the tests of this package that need one (cluster.Env(t)); each works in its own namespace with
+// its own controller. The pure tests (activation, guard, HPA builder, pause, status) never start it.
+var cluster = testenv.NewShared(localcluster.Options{ControllerManager: true})
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{Verbosity: 0}))
-	ctx := context.Background()
-	var err error
-	env, err = testenv.New(ctx, localcluster.Options{ControllerManager: true})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting control plane:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	_ = env.Stop()
+	_ = cluster.Stop()
 	os.Exit(code)
 }
 
-// harness is a controller running against env for one namespace.
+// harness is a controller running against the shared cluster for one namespace.
 type harness struct {
 	t       testing.TB
+	env     *testenv.Env
 	ns      string
 	c       client.Client
 	src     *scalertest.Source
@@ -71,7 +66,8 @@ type harnessOption func(*harness)
 // newHarness creates a namespace and starts a controller for it whose decisions read a fake clock.
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
-	h := &harness{t: t, c: env.Client, src: scalertest.New(), store: metricstore.New(), clock: &shiftedClock{}, metrics: controller.NewMetrics(nil)}
+	env := cluster.Env(t)
+	h := &harness{t: t, env: env, c: env.Client, src: scalertest.New(), store: metricstore.New(), clock: &shiftedClock{}, metrics: controller.NewMetrics(nil)}
 	for _, o := range opts {
 		o(h)
 	}
@@ -89,7 +85,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 func (h *harness) start() {
 	h.t.Helper()
 	// The client limits of `ebb run`'s defaults (--kube-api-qps, --kube-api-burst).
-	cfg := rest.CopyConfig(env.Config)
+	cfg := rest.CopyConfig(h.env.Config)
 	cfg.QPS, cfg.Burst = 100, 200
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme:                 testenv.Scheme(),

@@ -20,6 +20,7 @@ import (
 // hardened clusters), setting blockOwnerDeletion: true on an ownerReference needs update on the owner's
 // finalizers subresource: ebb's generated ClusterRole must allow it, or no HPA is ever created.
 func TestHPAApplyUnderOwnerReferencesPermissionEnforcement(t *testing.T) {
+	testenv.Requires(t, "a control plane")
 	bin, err := localcluster.FindBinaries()
 	if err != nil {
 		t.Fatal(err)

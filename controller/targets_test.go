@@ -53,6 +53,7 @@ func widgetCRD() *apiextensionsv1.CustomResourceDefinition {
 
 // Anything with /scale works: a StatefulSet and a custom resource wake from zero and go back.
 func TestOtherScaleTargets(t *testing.T) {
+	env := cluster.Env(t)
 	s := runtime.NewScheme()
 	if err := apiextensionsv1.AddToScheme(s); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ebbscale/ebb/internal/localcluster"
+	"github.com/ebbscale/ebb/internal/testenv"
 )
 
 const (
@@ -387,6 +388,7 @@ func TestDashboard(t *testing.T) {
 // TestMonitoringKustomization builds manifests/monitoring: the PodMonitor scrapes ebb's metrics port, the
 // dashboard ConfigMap carries the sidecar's label and the dashboard file, and the PrometheusRule is there.
 func TestMonitoringKustomization(t *testing.T) {
+	testenv.Requires(t, "kubectl")
 	bin, err := localcluster.FindBinaries()
 	if err != nil {
 		t.Fatal(err)

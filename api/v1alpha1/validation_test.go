@@ -1,7 +1,6 @@
 package v1alpha1_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -20,19 +19,12 @@ import (
 	"github.com/ebbscale/ebb/internal/testenv"
 )
 
-var env *testenv.Env
+// cluster is the control plane the admission tests share, started by the first of them (cluster.Env).
+var cluster = testenv.NewShared(localcluster.Options{})
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	var err error
-	env, err = testenv.New(ctx, localcluster.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	if err := env.Stop(); err != nil {
+	if err := cluster.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
 	os.Exit(code)
@@ -85,6 +77,7 @@ func checkAdmission(t *testing.T, err error, wantField, wantMessage string) {
 }
 
 func TestScaledConsumerAdmission(t *testing.T) {
+	env := cluster.Env(t)
 	tests := []struct {
 		name string
 		spec string
@@ -208,6 +201,7 @@ triggers: [{type: kafka}]
 }
 
 func TestScaledConsumerDefaults(t *testing.T) {
+	env := cluster.Env(t)
 	obj := scaledConsumer(t, "defaults", validSpec)
 	if err := env.Client.Create(t.Context(), obj); err != nil {
 		t.Fatalf("create: %v", err)
@@ -246,6 +240,7 @@ func TestScaledConsumerDefaults(t *testing.T) {
 }
 
 func TestTriggerAuthenticationAdmission(t *testing.T) {
+	env := cluster.Env(t)
 	tests := []struct {
 		name, spec             string
 		wantField, wantMessage string

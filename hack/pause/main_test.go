@@ -6,9 +6,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ebbscale/ebb/internal/testenv"
 )
 
 func TestExitsZeroOnSignal(t *testing.T) {
+	testenv.Requires(t, "a built binary (go build)")
 	bin := filepath.Join(t.TempDir(), "pause")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/ebbscale/ebb/internal/imagebuild"
+	"github.com/ebbscale/ebb/internal/testenv"
 )
 
 // needContainerd skips, or fails in CI, when this machine cannot run a containerd of its own.
 func needContainerd(t *testing.T) {
 	t.Helper()
+	testenv.Requires(t, "containerd")
 	var why string
 	switch {
 	case os.Geteuid() != 0:

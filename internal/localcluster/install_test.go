@@ -17,6 +17,7 @@ import (
 // seconds here; from a cold Go cache it takes about six minutes.) A second run builds nothing and prints
 // only the directory.
 func TestInstallScriptIntoEmptyCache(t *testing.T) {
+	testenv.Requires(t, "hack/install-control-plane.sh (bash, go)")
 	script := filepath.Join(testenv.RepoRoot(t), "hack", "install-control-plane.sh")
 	cache := t.TempDir()
 	run := func() (string, string) {

@@ -44,9 +44,10 @@ func EbbBinary(t testing.TB) string {
 }
 
 // GoBinary builds the main package pkg, a path from the repository root such as "./examples/consumer",
-// once per test process, and returns the binary's path.
+// once per test process, and returns the binary's path. Under -short it skips the test (Requires).
 func GoBinary(t testing.TB, pkg string) string {
 	t.Helper()
+	Requires(t, "a built binary ("+pkg+")")
 	root := RepoRoot(t)
 	v, _ := builds.LoadOrStore(pkg, &goBuild{})
 	b := v.(*goBuild)
@@ -69,9 +70,11 @@ func GoBinary(t testing.TB, pkg string) string {
 	return b.path
 }
 
-// LookPath returns the path of an outside tool, failing the test with the script that installs it.
+// LookPath returns the path of an outside tool, failing the test with the script that installs it. Under
+// -short it skips the test (Requires).
 func LookPath(t testing.TB, tool, script string) string {
 	t.Helper()
+	Requires(t, tool)
 	p, err := exec.LookPath(tool)
 	if err != nil {
 		t.Fatalf("%s is not installed (%v); run %s", tool, err, script)

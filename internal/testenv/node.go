@@ -55,6 +55,7 @@ func (i *Images) NodeOptions() *localcluster.NodeOptions {
 // where it skips with the reason: CI runs as root and must run every real-node test.
 func RequireNode(t testing.TB) {
 	t.Helper()
+	Requires(t, "a real node")
 	if os.Geteuid() == 0 {
 		return
 	}

@@ -31,7 +31,8 @@ type Env struct {
 	Kube kubernetes.Interface
 }
 
-// New starts a cluster; the caller stops it with Stop. For TestMain, where there is no *testing.T.
+// New starts a cluster; the caller stops it with Stop. Tests use Start, or a package's Shared; New does
+// not skip under -short, having no test to skip.
 func New(ctx context.Context, opts localcluster.Options) (*Env, error) {
 	c, err := localcluster.Start(ctx, opts)
 	if err != nil {
@@ -50,9 +51,10 @@ func New(ctx context.Context, opts localcluster.Options) (*Env, error) {
 }
 
 // Start starts a cluster for the test and stops it when the test ends. When the test failed, the tail of
-// each component's log is printed first.
+// each component's log is printed first. Under -short it skips the test (Requires).
 func Start(t testing.TB, opts localcluster.Options) *Env {
 	t.Helper()
+	Requires(t, "a control plane")
 	e, err := New(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("starting local cluster: %v", err)
@@ -117,9 +119,11 @@ func envOr(k, def string) string {
 	return def
 }
 
-// RequireTCP fails the test when nothing listens at addr, naming the script that provides it.
+// RequireTCP fails the test when nothing listens at addr, naming the script that provides it. Under
+// -short it skips the test (Requires).
 func RequireTCP(t testing.TB, what, addr, script string) {
 	t.Helper()
+	Requires(t, what)
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatalf("%s is not reachable at %s (%v); run %s", what, addr, err, script)
