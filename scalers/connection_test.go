@@ -91,6 +91,7 @@ func TestFieldErrorSentence(t *testing.T) {
 		{scalers.FieldError{Key: "mode", Msg: "mode is MessageRate but value is not set"}, "mode is MessageRate but value is not set"},
 		{scalers.FieldError{Key: "value", Msg: "mode is MessageRate but value is not set"}, "value: mode is MessageRate but value is not set"},
 		{scalers.FieldError{Key: "mode", Msg: "must be one of a, b"}, "mode: must be one of a, b"},
+		{scalers.FieldError{Key: "cert", Msg: "cert and key: no PEM data", KeyFirst: true}, "cert: cert and key: no PEM data"},
 		{scalers.FieldError{Key: "mode", Msg: "modern"}, "mode: modern"},
 	} {
 		if got := tc.err.Error(); got != tc.want {

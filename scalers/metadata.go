@@ -15,10 +15,13 @@ type FieldError struct {
 	// Msg says what is wrong, for a person. A rule across keys may write a sentence that starts with the
 	// key ("mode is MessageRate but value is not set"); it is then shown as it is, not after "key: ".
 	Msg string
+	// KeyFirst writes "key: " before Msg even when Msg starts with the key, for a message that names the
+	// key as part of a pair ("cert and key: ...") rather than as the subject of a sentence.
+	KeyFirst bool
 }
 
 func (e *FieldError) Error() string {
-	if strings.HasPrefix(e.Msg, e.Key+" ") {
+	if !e.KeyFirst && strings.HasPrefix(e.Msg, e.Key+" ") {
 		return e.Msg
 	}
 	return fmt.Sprintf("%s: %s", e.Key, e.Msg)

@@ -70,7 +70,7 @@ func TLSConfig(ca, cert, key string, unsafe bool) (*tls.Config, error) {
 	if cert != "" || key != "" {
 		pair, err := tls.X509KeyPair([]byte(cert), []byte(key))
 		if err != nil {
-			return nil, &FieldError{Key: "cert", Msg: "cert and key: " + err.Error()}
+			return nil, &FieldError{Key: "cert", Msg: "cert and key: " + err.Error(), KeyFirst: true}
 		}
 		tc.Certificates = []tls.Certificate{pair}
 	}
