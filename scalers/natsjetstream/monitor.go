@@ -120,8 +120,10 @@ func (m *monitor) fetch(ctx context.Context, watches []watch) (*reading, error) 
 		}
 	}
 	switch {
+	case answered == 0 && len(failed) == 1:
+		return nil, fmt.Errorf("monitoring endpoint %s: %w", strings.TrimPrefix(strings.TrimPrefix(m.endpoints[0], "http://"), "https://"), classify(firstErr))
 	case answered == 0:
-		return nil, fmt.Errorf("no monitoring endpoint answered: %s: %w", strings.Join(failed, "; "), classify(firstErr))
+		return nil, fmt.Errorf("no monitoring endpoint answered (%s): %w", strings.Join(failed, "; "), classify(firstErr))
 	case enabled == 0:
 		return nil, fmt.Errorf("%w: /jsz says JetStream is disabled", ErrNoJetStream)
 	case withAccount == 0:
