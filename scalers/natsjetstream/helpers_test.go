@@ -241,3 +241,5 @@ func natsOpts(auth map[string]string) []nats.Option {
 	}
 	return nil
 }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
