@@ -221,7 +221,7 @@ func (c *client) infoEach(ctx context.Context, nc *nats.Conn, stream string, sw 
 		w := watch{stream: stream, consumer: name}
 		err := c.request(ctx, nc, "CONSUMER.INFO", fmt.Sprintf("$JS.API.CONSUMER.INFO.%s.%s", stream, name), nil, &resp)
 		switch {
-		case err != nil && isTimeout(err):
+		case err != nil && isTimeout(err) && !errors.Is(err, ErrUnreachable):
 			r.errs[w] = fmt.Errorf("%w (an election may be under way): %w", ErrNoLeader, err)
 		case err != nil:
 			return err
@@ -308,6 +308,11 @@ func (c *client) request(ctx context.Context, nc *nats.Conn, kind, subject strin
 	}
 	if c.observe != nil {
 		c.observe(nc.ConnectedAddr(), kind, time.Since(start), err)
+	}
+	if err != nil && isTimeout(err) && !nc.IsConnected() {
+		// No answer because the connection is down (nats.go is reconnecting): the servers, not a
+		// consumer's leader, are what is missing.
+		return fmt.Errorf("%w: the connection is lost (%s), reconnecting: %w", ErrUnreachable, nc.Status(), err)
 	}
 	return err
 }

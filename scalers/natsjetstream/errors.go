@@ -38,25 +38,17 @@ var (
 	ErrNoLeader = errors.New("no answer from the consumer leader")
 )
 
-// API error codes of the JetStream API that ebb tells apart (nats-server's JSErrCode values).
-const (
-	codeStreamNotFound   = 10059
-	codeConsumerNotFound = 10014
-	codeNotEnabled       = 10076
-	codeNotEnabledForAcc = 10039
-)
-
 // apiError is the error of a JetStream API answer, classified.
 func apiError(e *jetstream.APIError) error {
 	if e == nil {
 		return nil
 	}
-	switch {
-	case e.ErrorCode == codeStreamNotFound:
+	switch e.ErrorCode {
+	case jetstream.JSErrCodeStreamNotFound:
 		return fmt.Errorf("%w: %w", ErrStreamNotFound, e)
-	case e.ErrorCode == codeConsumerNotFound:
+	case jetstream.JSErrCodeConsumerNotFound:
 		return fmt.Errorf("%w: %w", ErrConsumerNotFound, e)
-	case e.ErrorCode == codeNotEnabled || e.ErrorCode == codeNotEnabledForAcc:
+	case jetstream.JSErrCodeJetStreamNotEnabled, jetstream.JSErrCodeJetStreamNotEnabledForAccount:
 		return fmt.Errorf("%w: %w", ErrNoJetStream, e)
 	}
 	return e

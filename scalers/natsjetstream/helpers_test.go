@@ -122,15 +122,6 @@ func sampleErr(t *testing.T, s scalers.Scaler) (scalers.Sample, error) {
 	return s.Sample(ctx)
 }
 
-func value(t *testing.T, s scalers.Scaler) float64 {
-	t.Helper()
-	smp, err := sampleErr(t, s)
-	if err != nil {
-		t.Fatalf("Sample: %v", err)
-	}
-	return smp.Values[0]
-}
-
 // eventually retries check until it passes or timeout ends, then fails with its last error.
 func eventually(t *testing.T, timeout time.Duration, check func() error) {
 	t.Helper()
