@@ -1,8 +1,13 @@
 package natsjetstream_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nkeys"
 
 	"github.com/ebbscale/ebb/internal/testenv"
 	"github.com/ebbscale/ebb/scalers/natsjetstream"
@@ -86,15 +91,16 @@ func TestErrors(t *testing.T) {
 // ErrAuthentication.
 func TestAuthentication(t *testing.T) {
 	for _, tc := range []struct {
-		name       string
-		args       []string
-		good, bad  map[string]string
-		authFields []string
+		name      string
+		args      []string
+		good, bad map[string]string
 	}{
 		{name: "user-password", args: []string{"--user", "ebb", "--pass", "s3cret"},
 			good: md("username", "ebb", "password", "s3cret"), bad: md("username", "ebb", "password", "wrong")},
 		{name: "token", args: []string{"--auth", "t0ken"},
 			good: md("token", "t0ken"), bad: md("token", "other")},
+		{name: "nkey", args: nkeyServer(t, userSeed(t, nkeyUser)),
+			good: md("nkeySeed", string(userSeed(t, nkeyUser))), bad: md("nkeySeed", string(userSeed(t, nkeyOther)))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := testenv.StartNATS(t, testenv.NATSOptions{Args: tc.args})
@@ -112,4 +118,45 @@ func TestAuthentication(t *testing.T) {
 			isErr(t, err, natsjetstream.ErrAuthentication)
 		})
 	}
+}
+
+// Two nkey users for TestAuthentication: the server knows the first.
+var (
+	nkeyUser  = mustUser()
+	nkeyOther = mustUser()
+)
+
+func mustUser() nkeys.KeyPair {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		panic(err)
+	}
+	return kp
+}
+
+func userSeed(t *testing.T, kp nkeys.KeyPair) []byte {
+	t.Helper()
+	seed, err := kp.Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seed
+}
+
+// nkeyServer is the arguments of a server that lets in the nkey user of seed only (a config file).
+func nkeyServer(t *testing.T, seed []byte) []string {
+	t.Helper()
+	kp, err := nkeys.FromSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "nkey.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "authorization { users = [ { nkey: %s } ] }\n", pub), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"-c", conf}
 }

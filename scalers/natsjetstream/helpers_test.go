@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/ebbscale/ebb/internal/testenv"
 	"github.com/ebbscale/ebb/scalers"
@@ -229,6 +230,13 @@ func natsOpts(auth map[string]string) []nats.Option {
 		return []nats.Option{nats.UserInfo(auth["username"], auth["password"])}
 	case auth["token"] != "":
 		return []nats.Option{nats.Token(auth["token"])}
+	case auth["nkeySeed"] != "":
+		kp, err := nkeys.FromSeed([]byte(auth["nkeySeed"]))
+		if err != nil {
+			panic(err)
+		}
+		pub, _ := kp.PublicKey()
+		return []nats.Option{nats.Nkey(pub, kp.Sign)}
 	}
 	return nil
 }
