@@ -1,12 +1,16 @@
 package natsjetstream_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
 	"github.com/ebbscale/ebb/internal/testenv"
@@ -159,4 +163,27 @@ func nkeyServer(t *testing.T, seed []byte) []string {
 		t.Fatal(err)
 	}
 	return []string{"-c", conf}
+}
+
+// A server that requires TLS: a tls:// URL (or tls: enable) with the authority in ca reads; without the
+// authority the trigger fails with ErrTLS.
+func TestTLS(t *testing.T) {
+	certs := testenv.NewServerTLS(t)
+	srv := testenv.StartNATS(t, testenv.NATSOptions{Args: []string{"--tls", "--tlscert", certs.CertFile, "--tlskey", certs.KeyFile}})
+	tlsURL := strings.Replace(srv.URL, "nats://", "tls://", 1)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(certs.CAPEM))
+	j := js(t, tlsURL, nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	stream(t, j, "orders", 1)
+	consumer(t, j, "orders", "workers", 1)
+	publish(t, j, "orders", 3)
+
+	p := natsjetstream.NewPool()
+	defer p.Close()
+	ca := md("ca", certs.CAPEM)
+	eventually(t, 5*time.Second, valueIs(newTrigger(t, p, md("natsServerURL", tlsURL, "stream", "orders", "consumer", "workers"), ca), 3))
+	eventually(t, 5*time.Second, valueIs(newTrigger(t, p, md("natsServerURL", srv.URL, "tls", "enable", "stream", "orders", "consumer", "workers"), ca), 3))
+	_, err := sampleErr(t, newTrigger(t, p, md("natsServerURL", tlsURL, "stream", "orders", "consumer", "workers"), nil))
+	isErr(t, err, natsjetstream.ErrTLS)
+	t.Log(err)
 }
