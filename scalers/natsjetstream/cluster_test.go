@@ -60,7 +60,38 @@ func TestCluster(t *testing.T) {
 	t.Log(err)
 
 	byName[leader].Stop()
-	publish(t, j, "orders", 5) // 11 pending, 4 ack-pending
+	stopped := time.Now()
+	// While the cluster elects a new leader, and before anything changes: every value read is 10, or the
+	// sample fails (no leader to answer).
+	for time.Since(stopped) < 4*time.Second {
+		for name, s := range map[string]scalers.Scaler{"client": client, "monitor": monitor} {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			smp, err := s.Sample(ctx)
+			cancel()
+			switch {
+			case err != nil:
+				t.Logf("%s, %s after the stop: %v", name, time.Since(stopped).Round(time.Millisecond), err)
+			case smp.Values[0] != 10:
+				t.Fatalf("%s: value %v during the election, want 10", name, smp.Values[0])
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	// 11 pending, 4 ack-pending. The stream's leader may have been on the stopped server too: publishes
+	// fail until the stream has a new one.
+	for i := 0; i < 5; {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		_, err := j.Publish(ctx, "orders.m", []byte("after"))
+		cancel()
+		switch {
+		case err == nil:
+			i++
+		case time.Since(stopped) > 30*time.Second:
+			t.Fatalf("publish after the leader stopped: %v", err)
+		default:
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 	for name, s := range map[string]scalers.Scaler{"client": client, "monitor": monitor} {
 		var seen []float64
 		eventually(t, 60*time.Second, func() error {
