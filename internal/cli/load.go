@@ -102,22 +102,23 @@ func (f *tlsFlags) set() bool {
 func newLoadCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "load",
-		Short: "Produce a paced load to Kafka or RabbitMQ, to try scaling settings before production",
+		Short: "Produce a paced load to Kafka, RabbitMQ or NATS JetStream, to try scaling settings before production",
 		Long: `Produce messages to a broker at a planned pace: a burst at the start (--burst, repeated with
 --burst-every), a steady stream (--rate), or both, for --duration or up to --messages. It prints progress
 every second and a summary: messages sent (taken by the client), confirmed (acknowledged by the broker:
-Kafka acks from all in-sync replicas, RabbitMQ publisher confirms), failed, and the achieved rate. It exits
+Kafka acks from all in-sync replicas, RabbitMQ publisher confirms, JetStream publish acknowledgements), failed, and the achieved rate. It exits
 1 when any message failed. Works against any broker, not only ebb dev's.
 
 Passwords: --password, or the ` + passwordEnv + ` environment variable (which ps does not show).`,
 		Example: `  ebb load kafka --brokers 127.0.0.1:9092 --topic orders --burst 5000
   ebb load kafka --brokers kafka:9093 --topic orders --tls --ca ca.pem --sasl scram_sha512 --username ebb --rate 200 --duration 5m
-  ebb load rabbitmq --url amqp://guest:guest@127.0.0.1:5672/ --queue orders --declare --rate 100 --burst 1000 --burst-every 30s --duration 2m`,
+  ebb load rabbitmq --url amqp://guest:guest@127.0.0.1:5672/ --queue orders --declare --rate 100 --burst 1000 --burst-every 30s --duration 2m
+  ebb load nats --url nats://127.0.0.1:4222 --subject orders.new --stream orders --rate 50 --duration 1m`,
 		// Without RunE cobra would ignore Args and print the help, exit 0, for `ebb load kafak`.
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newLoadKafkaCommand(), newLoadRabbitMQCommand())
+	cmd.AddCommand(newLoadKafkaCommand(), newLoadRabbitMQCommand(), newLoadNATSCommand())
 	return cmd
 }
 

@@ -16,6 +16,7 @@ import (
 func TestSamples(t *testing.T) {
 	for name, want := range map[string][]string{
 		"kafka.yaml":    {"Deployment default/orders-consumer", "ScaledConsumer default/orders"},
+		"nats.yaml":     {"Deployment default/tasks-consumer", "ScaledConsumer default/tasks"},
 		"rabbitmq.yaml": {"Secret default/rabbitmq-guest", "TriggerAuthentication default/rabbitmq-guest", "Deployment default/jobs-consumer", "ScaledConsumer default/jobs"},
 	} {
 		t.Run(name, func(t *testing.T) {

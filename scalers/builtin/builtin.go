@@ -6,6 +6,7 @@ import (
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/cron"
 	"github.com/ebbscale/ebb/scalers/kafka"
+	"github.com/ebbscale/ebb/scalers/natsjetstream"
 	"github.com/ebbscale/ebb/scalers/rabbitmq"
 )
 
@@ -55,6 +56,14 @@ func Types() []Type {
 					return kafka.NewPool(kafka.ObserveRequests(obs))
 				}
 				return kafka.NewPool()
+			},
+		},
+		{
+			Name:   natsjetstream.Type,
+			Doc:    "The pending plus ack-pending messages of a NATS JetStream consumer, over the client protocol or the monitoring endpoint.",
+			Params: natsjetstream.Params,
+			New: func(o Options) scalers.TriggerType {
+				return natsjetstream.NewPool(natsjetstream.ObserveRequests(o.observer(natsjetstream.Type)))
 			},
 		},
 		{

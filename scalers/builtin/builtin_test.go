@@ -41,8 +41,8 @@ func TestTable(t *testing.T) {
 		t.Errorf("names %q are not sorted and unique", names)
 	}
 	reg := builtin.Registry(builtin.Options{})
-	if got := reg.DeadLetterTypes(); !slices.Equal(got, []string{"kafka", "rabbitmq"}) {
-		t.Errorf("dead-letter types = %q, want kafka and rabbitmq", got)
+	if got := reg.DeadLetterTypes(); !slices.Equal(got, []string{"kafka", "nats-jetstream", "rabbitmq"}) {
+		t.Errorf("dead-letter types = %q, want kafka, nats-jetstream and rabbitmq", got)
 	}
 }
 
@@ -53,7 +53,7 @@ func TestObserveRequestsPerType(t *testing.T) {
 		asked = append(asked, typ)
 		return nil
 	}})
-	if !slices.Equal(asked, []string{"kafka", "rabbitmq"}) {
-		t.Errorf("observers asked for %q, want kafka and rabbitmq", asked)
+	if !slices.Equal(asked, []string{"kafka", "nats-jetstream", "rabbitmq"}) {
+		t.Errorf("observers asked for %q, want kafka, nats-jetstream and rabbitmq", asked)
 	}
 }
