@@ -4,6 +4,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/ebbscale/ebb/internal/testenv"
 )
 
 // devTooling are packages for development and tests only: what runs in a cluster must not link them.
@@ -25,6 +27,7 @@ var devTooling = []string{
 // linkedDevTooling lists the development packages among the dependencies of pkgs.
 func linkedDevTooling(t *testing.T, args ...string) []string {
 	t.Helper()
+	testenv.Requires(t, "the go tool")
 	out, err := exec.Command("go", append([]string{"list", "-deps"}, args...)...).Output()
 	if err != nil {
 		t.Fatalf("go list -deps %v: %v", args, err)
