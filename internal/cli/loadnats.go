@@ -1,3 +1,5 @@
+//go:build !ebb_nodev
+
 package cli
 
 import (
