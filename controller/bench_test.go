@@ -12,7 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 // BenchmarkHPAsForManyScaledConsumers creates 1,000 ScaledConsumers (and their Deployments) against the

@@ -12,8 +12,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
-	"github.com/ebbscale/ebb/internal/localcluster"
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/localcluster"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 // With the OwnerReferencesPermissionEnforcement admission plugin (on by default in OpenShift, common in

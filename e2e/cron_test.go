@@ -11,7 +11,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 	"github.com/ebbscale/ebb/scalers/builtin"
 	"github.com/ebbscale/ebb/scalers/cron"
 	"github.com/ebbscale/ebb/scalers/scalertest"

@@ -20,8 +20,8 @@ import (
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
 	"github.com/ebbscale/ebb/internal/app"
-	"github.com/ebbscale/ebb/internal/ebbinstall"
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/ebbinstall"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 // TestPods is the whole loop as users run it: ebb's image, installed with kubectl apply -k from its own

@@ -20,10 +20,10 @@ import (
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
 	"github.com/ebbscale/ebb/internal/app"
-	"github.com/ebbscale/ebb/internal/devkafka"
-	"github.com/ebbscale/ebb/internal/ebbinstall"
-	"github.com/ebbscale/ebb/internal/localcluster"
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/devkafka"
+	"github.com/ebbscale/ebb/internal/dev/ebbinstall"
+	"github.com/ebbscale/ebb/internal/dev/localcluster"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 // podsEnv is a cluster with a real node, ebb installed from manifests/ as two pods, and the brokers the

@@ -23,7 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 // BenchmarkEbbPodRSS reads the resident memory of ebb's two pods, the leader and the follower, idle (no

@@ -11,7 +11,7 @@ ebb_cache_dir() {
 
 # EBB_BUILD_RECIPE names the way hack/install-control-plane.sh builds the binaries; it is part of the cache
 # key, so a change of recipe (r2: version ldflags, node binaries) builds anew instead of reusing old ones.
-# internal/localcluster.BuildRecipe holds the same value.
+# internal/dev/localcluster.BuildRecipe holds the same value.
 EBB_BUILD_RECIPE=r2
 
 # ebb_control_plane_dir prints where the Kubernetes and etcd binaries of the pinned versions live.

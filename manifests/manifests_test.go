@@ -19,9 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
 
-	"github.com/ebbscale/ebb/internal/imagebuild"
-	"github.com/ebbscale/ebb/internal/localcluster"
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/imagebuild"
+	"github.com/ebbscale/ebb/internal/dev/localcluster"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 // grant is one verb on one resource that rbac/role.yaml gives ebb, and why: the call that needs it.

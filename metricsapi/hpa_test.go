@@ -13,8 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
-	"github.com/ebbscale/ebb/internal/localcluster"
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/localcluster"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 	"github.com/ebbscale/ebb/metricsapi"
 	"github.com/ebbscale/ebb/metricstore"
 )

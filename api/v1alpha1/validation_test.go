@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
-	"github.com/ebbscale/ebb/internal/localcluster"
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/localcluster"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 // cluster is the control plane the admission tests share, started by the first of them (cluster.Env).

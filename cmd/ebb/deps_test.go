@@ -5,23 +5,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 // devTooling are packages for development and tests only: what runs in a cluster must not link them.
 var devTooling = []string{
+	"github.com/ebbscale/ebb/internal/dev/", // the development and test tooling, all of it
+	"github.com/ebbscale/ebb/scalers/scalertest",
 	"github.com/twmb/franz-go/pkg/kfake",
 	"sigs.k8s.io/controller-runtime/pkg/envtest",
 	"github.com/google/go-containerregistry/",
-	"github.com/ebbscale/ebb/internal/localcluster",
-	"github.com/ebbscale/ebb/internal/devkafka",
-	"github.com/ebbscale/ebb/internal/demo",
-	"github.com/ebbscale/ebb/internal/loadgen",
-	"github.com/ebbscale/ebb/internal/testenv",
-	"github.com/ebbscale/ebb/internal/ebbinstall",
-	"github.com/ebbscale/ebb/internal/tcprelay",
-	"github.com/ebbscale/ebb/internal/imagebuild",
-	"github.com/ebbscale/ebb/scalers/scalertest",
 }
 
 // linkedDevTooling lists the development packages among the dependencies of pkgs.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 // process is the consumer running as a subprocess.

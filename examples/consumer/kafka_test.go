@@ -10,8 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ebbscale/ebb/internal/devkafka"
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/devkafka"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 func startKafka(t *testing.T) string {

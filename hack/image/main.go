@@ -1,4 +1,4 @@
-// Command image builds this project's container images with no Docker daemon (internal/imagebuild) and
+// Command image builds this project's container images with no Docker daemon (internal/dev/imagebuild) and
 // writes each as a docker-archive tarball, or pushes it to a registry:
 //
 //	go run ./hack/image --image ebb,pause,consumer --version v0.1.0 --revision $(git rev-parse HEAD)
@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ebbscale/ebb/internal/imagebuild"
+	"github.com/ebbscale/ebb/internal/dev/imagebuild"
 )
 
 func main() {

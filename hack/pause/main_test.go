@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 func TestExitsZeroOnSignal(t *testing.T) {

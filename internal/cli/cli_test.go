@@ -21,7 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/ebbscale/ebb/internal/cli"
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 func run(t *testing.T, args ...string) (stdout, stderr string, code int) {

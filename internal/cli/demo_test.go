@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 // timelineLine is a line of the demo's live timeline: time, backlog, HPA desired, replicas, pods Running

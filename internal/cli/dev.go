@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ebbscale/ebb/internal/devkafka"
+	"github.com/ebbscale/ebb/internal/dev/devkafka"
 )
 
 func newDevCommand() *cobra.Command { return newDevCommandWithEnv() }

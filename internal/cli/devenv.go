@@ -23,11 +23,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ebbscale/ebb/hack"
-	"github.com/ebbscale/ebb/internal/demo"
-	"github.com/ebbscale/ebb/internal/devkafka"
-	"github.com/ebbscale/ebb/internal/ebbinstall"
-	"github.com/ebbscale/ebb/internal/localcluster"
-	"github.com/ebbscale/ebb/internal/tcprelay"
+	"github.com/ebbscale/ebb/internal/dev/demo"
+	"github.com/ebbscale/ebb/internal/dev/devkafka"
+	"github.com/ebbscale/ebb/internal/dev/ebbinstall"
+	"github.com/ebbscale/ebb/internal/dev/localcluster"
+	"github.com/ebbscale/ebb/internal/dev/tcprelay"
 )
 
 // devFlags are the flags of `ebb dev`.
@@ -56,7 +56,7 @@ type devFlags struct {
 
 // runDev runs the development environment until ctx ends: a control plane with the HPA controller, a
 // Kafka-protocol broker, and ebb behind the aggregator. It writes a kubeconfig, prints one ready line on
-// out, and stops everything it started before returning. With f.demo it runs the demo (internal/demo)
+// out, and stops everything it started before returning. With f.demo it runs the demo (internal/dev/demo)
 // once ready and returns when the demo ends.
 func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) {
 	// Output piped to a reader that goes away (`ebb dev --demo | head`) must stop ebb dev the way Ctrl-C

@@ -16,7 +16,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 // `ebb dev` starts a control plane, a Kafka broker and ebb; a ScaledConsumer applied with kubectl wakes its

@@ -17,9 +17,9 @@ import (
 
 	"github.com/ebbscale/ebb/controller"
 	"github.com/ebbscale/ebb/internal/app"
-	"github.com/ebbscale/ebb/internal/ebbinstall"
-	"github.com/ebbscale/ebb/internal/imagebuild"
-	"github.com/ebbscale/ebb/internal/localcluster"
+	"github.com/ebbscale/ebb/internal/dev/ebbinstall"
+	"github.com/ebbscale/ebb/internal/dev/imagebuild"
+	"github.com/ebbscale/ebb/internal/dev/localcluster"
 	"github.com/ebbscale/ebb/internal/version"
 	"github.com/ebbscale/ebb/metricsapi"
 	"github.com/ebbscale/ebb/metricstore"

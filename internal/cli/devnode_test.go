@@ -13,9 +13,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/ebbscale/ebb/internal/imagebuild"
-	"github.com/ebbscale/ebb/internal/localcluster"
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/imagebuild"
+	"github.com/ebbscale/ebb/internal/dev/localcluster"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
 // `ebb dev --node` runs a real node and ebb on it as two pods installed from manifests/, loads an image
@@ -176,7 +176,9 @@ func TestDevNodeAfterKill(t *testing.T) {
 	if err := first.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-exited
+	if err := <-exited; err == nil {
+		t.Fatal("the first ebb dev --node exited cleanly on SIGKILL")
+	}
 	// What the kubelet's pods and the host network keep after a SIGKILL: the bridge, at least.
 	if _, err := os.Stat("/sys/class/net/" + localcluster.NodeBridge); err != nil {
 		t.Fatalf("after SIGKILL the bridge is gone already (%v): this test no longer tests a crash", err)

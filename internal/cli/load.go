@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ebbscale/ebb/internal/loadgen"
+	"github.com/ebbscale/ebb/internal/dev/loadgen"
 )
 
 // passwordEnv is where `ebb load` reads a password not given with --password (which `ps` shows).

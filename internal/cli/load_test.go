@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ebbscale/ebb/internal/devkafka"
+	"github.com/ebbscale/ebb/internal/dev/devkafka"
 )
 
 // `ebb load kafka` wires its flags to the load generator: the topic it creates holds what it reports as

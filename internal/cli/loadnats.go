@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ebbscale/ebb/internal/loadgen"
+	"github.com/ebbscale/ebb/internal/dev/loadgen"
 )
 
 func newLoadNATSCommand() *cobra.Command {

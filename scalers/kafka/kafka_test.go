@@ -15,8 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ebbscale/ebb/internal/devkafka"
-	"github.com/ebbscale/ebb/internal/testenv"
+	"github.com/ebbscale/ebb/internal/dev/devkafka"
+	"github.com/ebbscale/ebb/internal/dev/testenv"
 	"github.com/ebbscale/ebb/scalers"
 	"github.com/ebbscale/ebb/scalers/kafka"
 )
