@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/twmb/franz-go/pkg/kgo"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -168,6 +169,30 @@ func (e *podsEnv) testKafka(t *testing.T) {
 	deleted := time.Now()
 	next := e.waitNewLeader(t, leader, 30*time.Second)
 	t.Logf("leader %s deleted; %s took over after %s", leader, next, time.Since(deleted).Round(100*time.Millisecond))
+	// The HPA keeps getting values: ebb's metrics API answers through the aggregator from the pod that is
+	// left (and the new one), and the HPA reads them (ScalingActive True, with a current value).
+	var lastErr error
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		if _, lastErr = e.RawExternalMetric(t, ns, "lag", "consumer"); lastErr != nil {
+			return false, nil
+		}
+		hpa := &autoscalingv2.HorizontalPodAutoscaler{}
+		if lastErr = e.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "ebb-consumer"}, hpa); lastErr != nil {
+			return false, nil
+		}
+		for _, c := range hpa.Status.Conditions {
+			if c.Type == autoscalingv2.ScalingActive {
+				lastErr = fmt.Errorf("HPA ScalingActive=%s %s: %s", c.Status, c.Reason, c.Message)
+				return c.Status == corev1.ConditionTrue && len(hpa.Status.CurrentMetrics) > 0, nil
+			}
+		}
+		lastErr = fmt.Errorf("HPA has no ScalingActive condition yet")
+		return false, nil
+	})
+	if err != nil {
+		e.dumpEbb(t)
+		t.Fatalf("after the failover the HPA does not get values: %v: %v", lastErr, err)
+	}
 
 	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 4*time.Minute, true, func(context.Context) (bool, error) {
 		return seen.len() == n, nil
