@@ -1,11 +1,9 @@
 package cli_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -72,47 +70,13 @@ func startDevKafka(t *testing.T, args ...string) string {
 		port = testenv.FreePort(t)
 	}
 	cmd := exec.Command(testenv.EbbBinary(t), append([]string{"dev", "kafka", "--listen", "127.0.0.1:" + strconv.Itoa(port)}, args...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "ready:") {
-				ready <- sc.Text()
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		exited <- cmd.Wait()
-	}()
+	dev := startDevProcess(t, cmd)
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case err := <-exited:
-			if err != nil {
-				t.Errorf("ebb dev kafka exited with %v on SIGINT; stderr: %s", err, stderr.String())
-			}
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Error("ebb dev kafka did not stop on SIGINT")
+		if err := dev.stop(t, syscall.SIGINT, 10*time.Second); err != nil {
+			t.Errorf("ebb dev kafka exited with %v on SIGINT; stderr: %s", err, dev.stderr.String())
 		}
 	})
-	select {
-	case line := <-ready:
-		t.Logf("%s", line)
-	case err := <-exited:
-		t.Fatalf("ebb dev kafka exited: %v; stderr: %s", err, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("ebb dev kafka not ready; stderr: %s", stderr.String())
-	}
+	t.Logf("%s", dev.waitReady(t, 30*time.Second))
 	return "127.0.0.1:" + strconv.Itoa(port)
 }
 

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -29,47 +28,11 @@ func TestDevEnvironment(t *testing.T) {
 	kafkaPort := testenv.FreePort(t)
 	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--dir", filepath.Join(dir, "work"), "--kubeconfig-out", kubeconfig,
 		"--kafka-listen", "127.0.0.1:"+strconv.Itoa(kafkaPort))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr testenv.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan string, 1)
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "ready:") {
-				ready <- sc.Text()
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("ebb dev stderr:\n%s", stderr.String())
-		}
-	})
-	var readyLine string
-	select {
-	case line := <-ready:
-		readyLine = line
-		t.Log(line)
-		if !strings.Contains(line, "kubectl --kubeconfig "+kubeconfig) || !strings.Contains(line, "Kafka at 127.0.0.1:"+strconv.Itoa(kafkaPort)) {
-			t.Errorf("ready line %q does not say how to use it", line)
-		}
-	case err := <-exited:
-		t.Fatalf("ebb dev exited before it was ready: %v", err)
-	case <-time.After(3 * time.Minute):
-		t.Fatal("ebb dev not ready within 3 minutes")
+	dev := startDevProcess(t, cmd)
+	readyLine := dev.waitReady(t, 3*time.Minute)
+	t.Log(readyLine)
+	if !strings.Contains(readyLine, "kubectl --kubeconfig "+kubeconfig) || !strings.Contains(readyLine, "Kafka at 127.0.0.1:"+strconv.Itoa(kafkaPort)) {
+		t.Errorf("ready line %q does not say how to use it", readyLine)
 	}
 
 	kubectl := func(stdin string, args ...string) string {
@@ -128,17 +91,8 @@ func TestDevEnvironment(t *testing.T) {
 	})
 
 	// Ctrl-C: a clean exit, and nothing left running that works in ebb dev's directory.
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Errorf("ebb dev exited with %v on SIGINT", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("ebb dev did not stop within 60s of SIGINT")
+	if err := dev.stop(t, syscall.SIGINT, 60*time.Second); err != nil {
+		t.Errorf("ebb dev exited with %v on SIGINT", err)
 	}
 	if left := processesMentioning(t, dir); len(left) > 0 {
 		t.Errorf("processes left behind: %v", left)

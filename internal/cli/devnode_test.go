@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,59 +40,17 @@ func TestDevNode(t *testing.T) {
 	cmd := exec.Command(testenv.EbbBinary(t), "dev", "--node", "--dir", work, "--kubeconfig-out", kubeconfig,
 		"--kafka-listen", "127.0.0.1:"+strconv.Itoa(kafkaPort), "--image-archive", archive)
 	cmd.Dir = testenv.RepoRoot(t) // the node's images are built from the checkout
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr testenv.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan string, 1)
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "ready:") {
-				ready <- sc.Text()
-			}
+	dev := startDevProcess(t, cmd)
+	line := dev.waitReady(t, 6*time.Minute)
+	t.Log(line)
+	for _, want := range []string{
+		"ebb runs as 2 pods in ebb-system",
+		"Kafka at " + localcluster.NodeIP.String() + ":" + strconv.Itoa(kafkaPort) + " for pods and this machine",
+		"kubectl logs -n ebb-system deploy/ebb",
+	} {
+		if !strings.Contains(line, want) {
+			t.Errorf("ready line lacks %q", want)
 		}
-		exited <- cmd.Wait()
-	}()
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = cmd.Process.Signal(syscall.SIGINT)
-			select {
-			case err := <-exited:
-				if err != nil {
-					t.Logf("ebb dev --node exited with %v", err)
-				}
-			case <-time.After(time.Minute):
-				_ = cmd.Process.Kill()
-			}
-		}
-		if t.Failed() {
-			t.Logf("ebb dev stderr:\n%s", stderr.String())
-		}
-	})
-	select {
-	case line := <-ready:
-		t.Log(line)
-		for _, want := range []string{
-			"ebb runs as 2 pods in ebb-system",
-			"Kafka at " + localcluster.NodeIP.String() + ":" + strconv.Itoa(kafkaPort) + " for pods and this machine",
-			"kubectl logs -n ebb-system deploy/ebb",
-		} {
-			if !strings.Contains(line, want) {
-				t.Errorf("ready line lacks %q", want)
-			}
-		}
-	case err := <-exited:
-		t.Fatalf("ebb dev --node exited before it was ready: %v", err)
-	case <-time.After(6 * time.Minute):
-		t.Fatal("ebb dev --node not ready within 6 minutes")
 	}
 
 	kubectl := func(args ...string) string {
@@ -114,17 +71,8 @@ func TestDevNode(t *testing.T) {
 		return kubectl("get", "pod", "mine", "-o", "jsonpath={.status.phase}") == "Running"
 	})
 
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Errorf("ebb dev --node exited with %v on SIGINT", err)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatal("ebb dev --node did not stop within 90s of SIGINT")
+	if err := dev.stop(t, syscall.SIGINT, 90*time.Second); err != nil {
+		t.Errorf("ebb dev --node exited with %v on SIGINT", err)
 	}
 	for _, l := range testenv.NodeLeftovers(t, work) {
 		t.Errorf("left behind: %s", l)
@@ -137,46 +85,18 @@ func TestDevNodeAfterKill(t *testing.T) {
 	testenv.RequireNode(t)
 	sysctls := testenv.HostSysctls(t)
 	dir := t.TempDir()
-	run := func(name string) (*exec.Cmd, chan error, string) {
+	run := func(name string) (*devProcess, string) {
 		work := filepath.Join(dir, name)
 		cmd := exec.Command(testenv.EbbBinary(t), "dev", "--node", "--dir", work, "--kubeconfig-out", filepath.Join(work, "kubeconfig"),
 			"--kafka-listen", "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)))
 		cmd.Dir = testenv.RepoRoot(t)
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr testenv.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		ready, exited := make(chan struct{}), make(chan error, 1)
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				if strings.Contains(sc.Text(), "ready:") {
-					close(ready)
-				}
-			}
-			exited <- cmd.Wait()
-		}()
-		select {
-		case <-ready:
-		case err := <-exited:
-			t.Fatalf("ebb dev --node (%s) exited before it was ready: %v\n%s", name, err, stderr.String())
-		case <-time.After(6 * time.Minute):
-			_ = cmd.Process.Kill()
-			t.Fatalf("ebb dev --node (%s) not ready within 6 minutes\n%s", name, stderr.String())
-		}
-		return cmd, exited, work
+		dev := startDevProcess(t, cmd)
+		dev.waitReady(t, 6*time.Minute)
+		return dev, work
 	}
 
-	first, exited, work1 := run("first")
-	if err := first.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-exited; err == nil {
+	first, work1 := run("first")
+	if err := first.stop(t, syscall.SIGKILL, time.Minute); err == nil {
 		t.Fatal("the first ebb dev --node exited cleanly on SIGKILL")
 	}
 	// What the kubelet's pods and the host network keep after a SIGKILL: the bridge, at least.
@@ -192,17 +112,9 @@ func TestDevNodeAfterKill(t *testing.T) {
 		}
 	})
 
-	second, exited, work2 := run("second")
-	if err := second.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("the second ebb dev --node exited with %v on SIGINT", err)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatal("the second ebb dev --node did not stop within 90s of SIGINT")
+	second, work2 := run("second")
+	if err := second.stop(t, syscall.SIGINT, 90*time.Second); err != nil {
+		t.Errorf("the second ebb dev --node exited with %v on SIGINT", err)
 	}
 	for _, work := range []string{work1, work2} {
 		for _, l := range testenv.NodeLeftovers(t, work) {

@@ -410,6 +410,22 @@ func ReadSysctls() map[string]string {
 	return got
 }
 
+// MachineSysctls are the machine's own values of NodeSysctls: those a node that died saved (and the next
+// node restores) when there are any, else the current ones. Read it while no node runs (HoldHost).
+func MachineSysctls() (map[string]string, error) {
+	b, err := os.ReadFile(filepath.Join(hostStateDir, "sysctls.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return ReadSysctls(), nil
+	} else if err != nil {
+		return nil, err
+	}
+	var saved map[string]string
+	if err := json.Unmarshal(b, &saved); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", filepath.Join(hostStateDir, "sysctls.json"), err)
+	}
+	return saved, nil
+}
+
 func saveSysctls() error {
 	b, _ := json.Marshal(ReadSysctls())
 	return os.WriteFile(filepath.Join(hostStateDir, "sysctls.json"), b, 0o600)

@@ -81,8 +81,9 @@ func NodeLeftovers(t testing.TB, dir string) []string {
 	return left
 }
 
-// HostSysctls reads the sysctls a node changes (localcluster.NodeSysctls) while no node runs: it holds the
-// machine-wide node lock meanwhile, so another package's node cannot be read instead of the machine.
+// HostSysctls returns the machine's own values of the sysctls a node changes (localcluster.MachineSysctls:
+// after a node that died, the values the next node restores). It holds the machine-wide node lock
+// meanwhile, so another package's running node cannot be read instead of the machine.
 func HostSysctls(t testing.TB) map[string]string {
 	t.Helper()
 	release, err := localcluster.HoldHost(t.Context())
@@ -90,5 +91,9 @@ func HostSysctls(t testing.TB) map[string]string {
 		t.Fatal(err)
 	}
 	defer release()
-	return localcluster.ReadSysctls()
+	got, err := localcluster.MachineSysctls()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
