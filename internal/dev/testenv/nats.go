@@ -42,7 +42,8 @@ type NATSOptions struct {
 }
 
 // StartNATS starts one nats-server with JetStream (unless opts say not), a monitoring endpoint and a store
-// of its own, and waits until it answers. A missing nats-server fails the test.
+// of its own, and waits until it answers. A missing nats-server fails the test; under -short it skips
+// (Requires).
 func StartNATS(t testing.TB, opts NATSOptions) *NATSServer {
 	t.Helper()
 	if opts.Name == "" {
@@ -82,6 +83,8 @@ func StartNATSCluster(t testing.TB, n int) []*NATSServer {
 }
 
 func newNATS(t testing.TB, name string, js bool, extra []string) *NATSServer {
+	t.Helper()
+	Requires(t, "nats-server")
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/nats-server"); serr != nil {
