@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,14 +89,15 @@ type guardView struct {
 
 // guard is the consumer-health guard's state machine for one ScaledConsumer. It is fed one observation
 // per poll tick and trips when a signal crosses its limit: the dead-letter inflow or ratio over the
-// window, a Kafka group with lag whose committed offsets did not move for StalledAfterPolls polls, or
-// committed offsets that went backwards. It releases when no signal has crossed its limit for
+// window, a trigger whose consumers have a backlog but whose position (a Kafka group's committed offsets, a
+// NATS JetStream consumer's ack floor: Progress) did not move for StalledAfterPolls polls, or a position
+// that went backwards. It releases when no signal has crossed its limit for
 // ReleaseAfter. It does no I/O and reads no clock: time comes with each observation.
 type guard struct {
 	cfg     guardConfig
 	samples []guardSample
 	stalled map[string]int32
-	offsets map[string]bool // triggers seen tracking offsets
+	offsets map[string]string // triggers seen tracking a position, and what owns it ("group", "consumer")
 
 	view    guardView
 	lastBad time.Time
@@ -112,7 +114,7 @@ type guard struct {
 // starts tripped, and releases only after ReleaseAfter of good observations and enough of them to have
 // seen the trouble again.
 func newGuard(cfg guardConfig, trippedReason string, now time.Time) *guard {
-	g := &guard{cfg: cfg, stalled: map[string]int32{}, offsets: map[string]bool{}, started: now}
+	g := &guard{cfg: cfg, stalled: map[string]int32{}, offsets: map[string]string{}, started: now}
 	if trippedReason != "" {
 		g.seeded = true
 		g.view.Tripped, g.view.Reason, g.lastBad = true, trippedReason, now
@@ -132,8 +134,8 @@ func (g *guard) carry(old *guard) {
 	for k, v := range old.stalled {
 		g.stalled[k] = v
 	}
-	for k := range old.offsets {
-		g.offsets[k] = true
+	for k, v := range old.offsets {
+		g.offsets[k] = v
 	}
 	g.view, g.lastBad = old.View(), old.lastBad
 	g.seeded, g.started, g.offsetPolls = old.seeded, old.started, old.offsetPolls
@@ -189,7 +191,7 @@ func (g *guard) observe(in guardInput) bool {
 					num(g.view.Ratio), g.cfg.DeadLetter, num(*lim), g.cfg.Window)})
 			}
 			if g.cfg.MaxRatio != nil && !g.view.HasRatio {
-				notes = append(notes, "maxRatio cannot be judged: no trigger reports a consume rate (kafka triggers do; rabbitmq triggers do when they read the management API, protocol http)")
+				notes = append(notes, "maxRatio cannot be judged: no trigger reports a consume rate (kafka and nats-jetstream triggers do; rabbitmq triggers do when they read the management API, protocol http)")
 			}
 		}
 	}
@@ -203,14 +205,18 @@ func (g *guard) observe(in guardInput) bool {
 			}
 			continue
 		}
-		g.offsets[t.Name] = true
+		w := p.Terms()
+		g.offsets[t.Name] = w.Owner
 		if p.RewoundPartitions > 0 {
-			more := ""
+			more, on := "", ""
 			if extra := p.RewoundPartitions - len(p.Rewound); extra > 0 {
 				more = fmt.Sprintf(" and %d more", extra)
 			}
-			bad = append(bad, signal{ReasonRewound, fmt.Sprintf("trigger %q: the group's committed offsets went backwards on %d partition(s) (%s%s)",
-				t.Name, p.RewoundPartitions, strings.Join(p.Rewound, ", "), more)})
+			if w.Places != "" {
+				on = fmt.Sprintf(" on %d %s", p.RewoundPartitions, w.Places)
+			}
+			bad = append(bad, signal{ReasonRewound, fmt.Sprintf("trigger %q: the %s's %s went backwards%s (%s%s)",
+				t.Name, w.Owner, w.Position, on, strings.Join(p.Rewound, ", "), more)})
 		}
 		switch {
 		case p.Baseline:
@@ -225,7 +231,8 @@ func (g *guard) observe(in guardInput) bool {
 		n := g.stalled[t.Name]
 		g.view.Stalled[t.Name] = n
 		if g.cfg.StalledAfterPolls > 0 && n >= g.cfg.StalledAfterPolls {
-			bad = append(bad, signal{ReasonStalled, fmt.Sprintf("trigger %q: the group has lag but its committed offsets have not moved for %d polls", t.Name, n)})
+			bad = append(bad, signal{ReasonStalled, fmt.Sprintf("trigger %q: the %s has %s but its %s %s not moved for %d polls",
+				t.Name, w.Owner, w.Backlog, w.Position, cond(w.Plural, "have", "has"), n)})
 		}
 	}
 	g.view.Watching = g.cfg.DeadLetter != "" || (g.cfg.StalledAfterPolls > 0 && len(g.offsets) > 0)
@@ -317,7 +324,8 @@ func (g *guard) summary() string {
 		parts = append(parts, s)
 	}
 	if g.cfg.StalledAfterPolls > 0 && len(g.offsets) > 0 {
-		parts = append(parts, fmt.Sprintf("no group stalled (limit %d polls) or rewound", g.cfg.StalledAfterPolls))
+		owners := slices.Sorted(maps.Values(g.offsets))
+		parts = append(parts, fmt.Sprintf("no %s stalled (limit %d polls) or rewound", strings.Join(slices.Compact(owners), " or "), g.cfg.StalledAfterPolls))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -330,6 +338,13 @@ func (g *guard) View() guardView {
 		v.Stalled[k] = n
 	}
 	return v
+}
+
+func cond(c bool, yes, no string) string {
+	if c {
+		return yes
+	}
+	return no
 }
 
 func joinNonEmpty(parts ...string) string {
@@ -359,7 +374,7 @@ func (r *Reconciler) setGuardStatus(sc *ebbv1.ScaledConsumer, current int32) {
 	case !v.Watching && !v.Tripped:
 		sc.Status.Guard = nil
 		r.setCondition(sc, ebbv1.ConditionConsumersHealthy, metav1.ConditionUnknown, ReasonNothingToWatch,
-			"nothing to watch: no spec.deadLetter, and no trigger reports committed offsets (kafka) for stall detection")
+			"nothing to watch: no spec.deadLetter, and no trigger follows its consumers' position (kafka and nats-jetstream triggers do) for stall detection")
 		return
 	}
 	gs := &ebbv1.GuardStatus{}

@@ -177,6 +177,46 @@ func TestGuardRewound(t *testing.T) {
 	})
 }
 
+// The messages use the words of the trigger's Progress: Kafka's (the default) or another trigger's, such
+// as a NATS JetStream consumer's ack floor, which has one position and no partitions.
+func TestGuardWords(t *testing.T) {
+	floor := &scalers.ProgressWords{Owner: "consumer", Backlog: "pending or unacknowledged messages", Position: "ack floor"}
+	words := func(p *scalers.Progress) *scalers.Progress { p.Words = floor; return p }
+	for _, tc := range []struct {
+		name string
+		p    *scalers.Progress
+		want string
+	}{
+		{name: "kafka-stalled", p: kafkaProgress(0),
+			want: `trigger "t": the group has lag but its committed offsets have not moved for 2 polls`},
+		{name: "kafka-rewound", p: kafkaProgress(0, "orders/2 by 500"),
+			want: `trigger "t": the group's committed offsets went backwards on 1 partition(s) (orders/2 by 500)`},
+		{name: "nats-stalled", p: words(kafkaProgress(0)),
+			want: `trigger "t": the consumer has pending or unacknowledged messages but its ack floor has not moved for 2 polls`},
+		{name: "nats-rewound", p: words(kafkaProgress(0, "orders/workers by 7")),
+			want: `trigger "t": the consumer's ack floor went backwards (orders/workers by 7)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGuard(guardConfig{StalledAfterPolls: 2, ReleaseAfter: time.Second}, "", t0)
+			if tc.p.RewoundPartitions == 0 {
+				g.observe(guardInput{Now: t0, ConsumersRunning: true, Triggers: []guardTrigger{{Name: "t", Backlog: true, Progress: tc.p}}})
+			}
+			g.observe(guardInput{Now: t0.Add(time.Second), ConsumersRunning: true, Triggers: []guardTrigger{{Name: "t", Backlog: true, Progress: tc.p}}})
+			if v := g.View(); !v.Tripped || v.Message != tc.want {
+				t.Errorf("tripped=%t message %q, want %q", v.Tripped, v.Message, tc.want)
+			}
+		})
+	}
+
+	// Healthy, with both kinds: the summary names both owners.
+	g := newGuard(guardConfig{StalledAfterPolls: 2, ReleaseAfter: time.Second}, "", t0)
+	g.observe(guardInput{Now: t0, ConsumersRunning: true, Triggers: []guardTrigger{
+		{Name: "k", Backlog: true, Progress: kafkaProgress(1)}, {Name: "n", Backlog: true, Progress: words(kafkaProgress(1))}}})
+	if v, want := g.View(), "no consumer or group stalled (limit 2 polls) or rewound"; v.Message != want {
+		t.Errorf("message %q, want %q", v.Message, want)
+	}
+}
+
 // A guard seeded tripped (after a restart of ebb) releases only after releaseAfter and after it could have
 // seen its trouble again: stalledAfterPolls comparable polls for a stall, a window for the dead-letter queue.
 func TestGuardSeededTrippedNeedsEvidence(t *testing.T) {

@@ -134,7 +134,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, sc),
 		StalledPolls: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ebb_consumer_stalled_polls",
-			Help: "Polls in a row in which a Kafka trigger's group had lag but its committed offsets did not move.",
+			Help: "Polls in a row in which a trigger's consumers had a backlog but their position (a Kafka group's committed offsets, a NATS JetStream consumer's ack floor) did not move.",
 		}, tr),
 	}
 	if reg != nil {

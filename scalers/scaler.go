@@ -58,6 +58,34 @@ type Progress struct {
 	// messages are not in it.
 	ConsumeRate    float64
 	HasConsumeRate bool
+	// Words name what Advanced and Rewound follow, for the guard's messages; nil means a Kafka group's
+	// committed offsets (CommittedOffsets). Read them with Terms.
+	Words *ProgressWords
+}
+
+// ProgressWords name, for a person, what a trigger's Progress follows, so the consumer-health guard's
+// messages speak of the trigger's own things (a Kafka group's committed offsets, a NATS JetStream
+// consumer's ack floor) without the guard knowing trigger types. The stall message reads "the <Owner> has
+// <Backlog> but its <Position> has (have, when Plural) not moved for N polls"; the rewind message "the
+// <Owner>'s <Position> went backwards on N <Places> (...)", or without "on N <Places>" when Places is empty
+// (one position per trigger).
+type ProgressWords struct {
+	Owner    string
+	Backlog  string
+	Position string
+	Plural   bool
+	Places   string
+}
+
+// CommittedOffsets are a Kafka group's words, the default of Progress.Words.
+var CommittedOffsets = ProgressWords{Owner: "group", Backlog: "lag", Position: "committed offsets", Plural: true, Places: "partition(s)"}
+
+// Terms returns p.Words, or CommittedOffsets when it is nil.
+func (p *Progress) Terms() ProgressWords {
+	if p.Words == nil {
+		return CommittedOffsets
+	}
+	return *p.Words
 }
 
 // MaxRewound bounds Progress.Rewound, so a reset of a topic with thousands of partitions stays a short

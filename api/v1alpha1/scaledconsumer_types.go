@@ -187,8 +187,9 @@ type Guard struct {
 	// +optional
 	Enabled *bool `json:"enabled,omitempty"`
 
-	// StalledAfterPolls: a Kafka trigger's group is stalled when it has lag but its committed offsets have
-	// not moved for this many polls in a row while the target has replicas. 0 turns stall detection off.
+	// StalledAfterPolls: a trigger's consumers are stalled when they have a backlog but their position (a
+	// Kafka group's committed offsets, a NATS JetStream consumer's ack floor) has not moved for this many
+	// polls in a row while the target has replicas. 0 turns stall detection off.
 	// Default 24 (two minutes at the default 5s polling interval).
 	//
 	// +kubebuilder:default=24

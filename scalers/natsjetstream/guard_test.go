@@ -62,7 +62,7 @@ func TestProgress(t *testing.T) {
 	}
 	consumer(t, j, name, "workers", 1)
 	got = fullSample(t, s)
-	if p := got.Progress; p.RewoundPartitions != 1 || len(p.Rewound) != 1 {
+	if p := got.Progress; p.RewoundPartitions != 1 || len(p.Rewound) != 1 || p.Terms().Position != "ack floor" || p.Terms().Places != "" {
 		t.Errorf("after the consumer was recreated: Progress %+v, want a rewind", p)
 	} else {
 		t.Logf("rewound: %s", p.Rewound[0])

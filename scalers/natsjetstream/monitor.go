@@ -260,12 +260,19 @@ func (m *monitor) getJSZ(ctx context.Context, base string) (*jsz, error) {
 		return nil, err
 	}
 	resp, err := m.client.Do(req)
+	if err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		// net/http drops the tls.RecordHeaderError it found; its text is what is left.
+		return nil, fmt.Errorf("%w: the endpoint speaks plain HTTP, set useHttps: false: %w", ErrTLS, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		if resp.StatusCode == http.StatusBadRequest && strings.Contains(string(b), "HTTP request to an HTTPS server") {
+			return nil, fmt.Errorf("%w: the endpoint speaks HTTPS, set useHttps: true (GET /jsz: %s: %s)", ErrTLS, resp.Status, strings.TrimSpace(string(b)))
+		}
 		return nil, fmt.Errorf("GET /jsz: %s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
 	var j jsz

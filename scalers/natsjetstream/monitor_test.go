@@ -1,9 +1,13 @@
 package natsjetstream_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/ebbscale/ebb/internal/dev/testenv"
 	"github.com/ebbscale/ebb/scalers"
@@ -75,4 +79,40 @@ func TestMonitoring(t *testing.T) {
 		_, err := sampleErr(t, newTrigger(t, p, md("natsServerMonitoringEndpoint", plain.Monitor, "stream", "s1", "consumer", "c0"), nil))
 		isErr(t, err, natsjetstream.ErrNoJetStream)
 	})
+}
+
+// Monitoring mode over HTTPS (useHttps: true, a server with https_port): the authority in the
+// TriggerAuthentication's ca reads; another authority, or none (the system's roots), is ErrTLS, and so is
+// plain HTTP to the HTTPS endpoint or HTTPS to a plain one, each saying which.
+func TestMonitoringHTTPS(t *testing.T) {
+	certs := testenv.NewServerTLS(t)
+	srv := testenv.StartNATS(t, testenv.NATSOptions{TLS: certs})
+	plain := testenv.StartNATS(t, testenv.NATSOptions{})
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(certs.CAPEM))
+	j := js(t, srv.URL, nats.Secure(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	stream(t, j, "orders", 1)
+	consumer(t, j, "orders", "workers", 1)
+	publish(t, j, "orders", 3)
+
+	p := natsjetstream.NewPool()
+	defer p.Close()
+	mon := md("natsServerMonitoringEndpoint", srv.Monitor, "useHttps", "true", "stream", "orders", "consumer", "workers")
+	eventually(t, 5*time.Second, valueIs(newTrigger(t, p, mon, md("ca", certs.CAPEM)), 3))
+
+	for _, tc := range []struct {
+		name       string
+		meta, auth map[string]string
+	}{
+		{name: "other-ca", meta: mon, auth: md("ca", testenv.NewServerTLS(t).CAPEM)},
+		{name: "system-roots", meta: mon},
+		{name: "http-to-https", meta: md("natsServerMonitoringEndpoint", srv.Monitor, "stream", "orders", "consumer", "workers")},
+		{name: "https-to-http", meta: md("natsServerMonitoringEndpoint", plain.Monitor, "useHttps", "true", "stream", "orders", "consumer", "workers"), auth: md("ca", certs.CAPEM)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := sampleErr(t, newTrigger(t, p, tc.meta, tc.auth))
+			isErr(t, err, natsjetstream.ErrTLS)
+			t.Log(err)
+		})
+	}
 }

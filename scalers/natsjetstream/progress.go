@@ -7,6 +7,9 @@ import (
 	"github.com/ebbscale/ebb/scalers"
 )
 
+// ackFloor are the guard's words for what progress follows.
+var ackFloor = scalers.ProgressWords{Owner: "consumer", Backlog: "pending or unacknowledged messages", Position: "ack floor"}
+
 // progress compares the consumer's ack floor in e, read at at, with the previous sample's (which it then
 // replaces), for the consumer-health guard. The consumer sequence of the ack floor counts finished
 // deliveries (a redelivery is a new delivery), so its advance is Advanced: a consumer with pending
@@ -14,7 +17,7 @@ import (
 // stream sequence of the floor going backwards (a consumer reset or recreated to an earlier point) is a
 // rewind. s.mu is held.
 func (s *Scaler) progress(e entry, at time.Time) *scalers.Progress {
-	p := &scalers.Progress{Offsets: true, Baseline: s.prevAt.IsZero()}
+	p := &scalers.Progress{Offsets: true, Baseline: s.prevAt.IsZero(), Words: &ackFloor}
 	if !p.Baseline {
 		p.Elapsed = at.Sub(s.prevAt)
 		switch {

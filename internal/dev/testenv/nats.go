@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -8,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,6 +32,9 @@ type NATSServer struct {
 	cmd  *exec.Cmd
 	args []string
 	t    testing.TB
+	// health is the client, and scheme the scheme, of the readiness check on the monitoring endpoint.
+	health *http.Client
+	scheme string
 }
 
 // NATSOptions configure StartNATS.
@@ -37,18 +43,37 @@ type NATSOptions struct {
 	Name string
 	// NoJetStream starts it without -js.
 	NoJetStream bool
-	// Args are more command-line arguments (--user, --pass, ...).
+	// Args are more command-line arguments (--user, --pass, -c file, ...).
 	Args []string
+	// TLS, when set, makes the server require TLS of its clients, with this certificate, and serve its
+	// monitoring endpoint over HTTPS only (https_port; Monitor is then an HTTPS host:port).
+	TLS *ServerTLS
 }
 
 // StartNATS starts one nats-server with JetStream (unless opts say not), a monitoring endpoint and a store
-// of its own, and waits until it answers. A missing nats-server fails the test.
+// of its own, and waits until it answers. A missing nats-server fails the test; under -short it skips
+// (Requires).
 func StartNATS(t testing.TB, opts NATSOptions) *NATSServer {
 	t.Helper()
 	if opts.Name == "" {
 		opts.Name = "n1"
 	}
-	s := newNATS(t, opts.Name, !opts.NoJetStream, opts.Args)
+	args := opts.Args
+	if opts.TLS != nil {
+		args = append(slices.Clone(args), "--tls", "--tlscert", opts.TLS.CertFile, "--tlskey", opts.TLS.KeyFile)
+	}
+	s := newNATS(t, opts.Name, !opts.NoJetStream, args)
+	if opts.TLS != nil {
+		for i, a := range s.args {
+			if a == "-m" {
+				s.args[i] = "-ms" // the monitoring port serves HTTPS (a server takes one of the two)
+			}
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM([]byte(opts.TLS.CAPEM))
+		s.health = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+		s.scheme = "https"
+	}
 	s.start()
 	return s
 }
@@ -82,6 +107,8 @@ func StartNATSCluster(t testing.TB, n int) []*NATSServer {
 }
 
 func newNATS(t testing.TB, name string, js bool, extra []string) *NATSServer {
+	t.Helper()
+	Requires(t, "nats-server")
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/nats-server"); serr != nil {
@@ -96,7 +123,7 @@ func newNATS(t testing.TB, name string, js bool, extra []string) *NATSServer {
 		args = append(args, "-js", "-sd", filepath.Join(dir, "store"))
 	}
 	s := &NATSServer{Name: name, URL: fmt.Sprintf("nats://127.0.0.1:%d", port), Monitor: fmt.Sprintf("127.0.0.1:%d", mport),
-		bin: bin, args: append(args, extra...), t: t}
+		bin: bin, args: append(args, extra...), t: t, health: http.DefaultClient, scheme: "http"}
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -111,7 +138,7 @@ func (s *NATSServer) start() {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + s.Monitor + "/healthz"); err == nil {
+		if resp, err := s.health.Get(s.scheme + "://" + s.Monitor + "/healthz"); err == nil {
 			_ = resp.Body.Close()
 			if c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "nats://")); err == nil {
 				_ = c.Close()
