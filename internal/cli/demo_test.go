@@ -227,8 +227,18 @@ func TestDevDemoInterrupted(t *testing.T) {
 			t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 		}
 	})
+	// Interrupted once a row of the timeline shows replicas (the event that says ebb woke the Deployment
+	// can come a row before the Deployment is seen at 1).
 	waitFor(t, 3*time.Minute, "the demo did not wake the Deployment", func() bool {
-		return strings.Contains(stdout.String(), "ebb Activated:")
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 4 && strings.HasSuffix(f[0], "s") && f[3] != "0" && f[3] != "replicas" {
+				if _, err := strconv.Atoi(f[3]); err == nil {
+					return true
+				}
+			}
+		}
+		return false
 	})
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
