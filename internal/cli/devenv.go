@@ -87,6 +87,9 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 	if f.demoTimeout <= 0 {
 		bad = append(bad, fmt.Sprintf("--demo-timeout must be above 0, got %s", f.demoTimeout))
 	}
+	if len(f.imageArchives) > 0 && !f.node {
+		bad = append(bad, "--image-archive needs --node")
+	}
 	if len(bad) > 0 {
 		return errors.New(strings.Join(bad, "; "))
 	}
@@ -130,8 +133,6 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 		} else if node, err = buildDevImages(ctx, filepath.Join(f.dir, "images"), f.imageArchives, errOut); err != nil {
 			return err
 		}
-	} else if len(f.imageArchives) > 0 {
-		return errors.New("--image-archive needs --node")
 	}
 	clusterDir, err := os.MkdirTemp(f.dir, "cluster-")
 	if err != nil {
@@ -369,7 +370,7 @@ of the example consumer (examples/consumer); without one, the demo simulates one
 	dev.Flags().StringVar(&f.kubeconfigOut, "kubeconfig-out", filepath.Join(".ebb-dev", "kubeconfig"), "Where to write the kubeconfig of the development cluster")
 	dev.Flags().StringVar(&f.dir, "dir", ".ebb-dev", "Working directory for the control plane's certificates, data and logs (a subdirectory is removed on exit)")
 	dev.Flags().StringVar(&f.kafkaListen, "kafka-listen", "127.0.0.1:9092", `Address of the Kafka-protocol broker ("0": none; with --demo, a free port unless given)`)
-	dev.Flags().IntVar(&f.apiPort, "apiserver-port", 0, "kube-apiserver's port on 127.0.0.1 (0: a free port)")
+	dev.Flags().IntVar(&f.apiPort, "apiserver-port", 0, "kube-apiserver's port, on 127.0.0.1 (on the node address with --node; 0: a free port)")
 	dev.Flags().IntVarP(&f.verbosity, "v", "v", 0, "Log verbosity")
 	dev.Flags().StringVar(&f.logFile, "log-file", "", `Where ebb's own log goes (default: ebb.log in --dir; "-": stderr); the control plane's logs are in --dir too`)
 	dev.Flags().BoolVar(&f.demo, "demo", false, "Run the demo once ready (apply manifests/samples/kafka.yaml, produce a burst, print the timeline from 0 replicas up and back to 0, draw it as an SVG), then stop everything")

@@ -128,3 +128,14 @@ func TestDevNodeAfterKill(t *testing.T) {
 		t.Errorf("sysctls after both runs (-got +want):\n%s", diff)
 	}
 }
+
+// An image archive without a node to load it on is refused before anything starts.
+func TestDevImageArchiveNeedsNode(t *testing.T) {
+	_, errOut, code := run(t, "dev", "--image-archive", "consumer.tar")
+	if code == 0 || !strings.Contains(errOut, "--image-archive needs --node") {
+		t.Errorf("exit %d, stderr %q; want a failure saying --image-archive needs --node", code, errOut)
+	}
+	if strings.Contains(errOut, "starting etcd") {
+		t.Errorf("the control plane started before the flags were checked: %q", errOut)
+	}
+}
