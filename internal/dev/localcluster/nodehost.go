@@ -153,12 +153,17 @@ func (h *hostNetwork) releaseLock() {
 }
 
 // cleanupHost removes what a node leaves on the host, whether it stopped cleanly or died: processes that
-// belong to it (those naming nodeDir, and everything in the pods' cgroups), mounts under nodeDir and the
+// belong to it or its cluster (those naming the cluster directory, nodeDir's parent, and everything in the
+// pods' cgroups), mounts under nodeDir and the
 // pods' network namespaces, the pods' cgroups, the bridge and its veths, the iptables chains of the
 // kubelet, kube-proxy, the CNI and ours, and the saved sysctls. Idempotent; errors are joined and it goes on.
 func cleanupHost(nodeDir string) error {
 	var errs []error
-	killAll(nodeDir)
+	if nodeDir != "" {
+		// The node's processes, and the cluster's around it (etcd and kube-apiserver of a run that was
+		// killed: envtest starts them without a parent-death signal), all name the cluster directory.
+		killAll(filepath.Dir(nodeDir))
+	}
 	errs = append(errs, unmountUnder(nodeDir), removeNetns(), removeCgroups())
 	errs = append(errs, removeLinks(), cleanIptables("iptables"), cleanIptables("ip6tables"), restoreSysctls())
 	if nodeDir != "" {
@@ -169,8 +174,9 @@ func cleanupHost(nodeDir string) error {
 	return errors.Join(errs...)
 }
 
-// killAll kills every process whose command line names nodeDir (containerd, its shims, the kubelet) and
-// every process in the pods' cgroups, and waits a moment for them to go.
+// killAll kills every process whose command line names dir (containerd, its shims, the kubelet; etcd and
+// kube-apiserver when dir is the cluster's) and every process in the pods' cgroups, and waits a moment for
+// them to go.
 func killAll(nodeDir string) {
 	for i := 0; i < 50; i++ {
 		pids := nodePids(nodeDir)
