@@ -32,6 +32,19 @@ type Shared[K comparable, W, T any] struct {
 	seq      uint64
 }
 
+// MaxFreshness is the oldest a shared reading may be for any trigger (see Freshness).
+const MaxFreshness = time.Second
+
+// Freshness is how old a shared reading may be for a trigger polled every interval: half the interval, at
+// most MaxFreshness (also when the interval is unknown), so triggers ticking together share one reading
+// and none reads an old one.
+func Freshness(interval time.Duration) time.Duration {
+	if interval <= 0 {
+		return MaxFreshness
+	}
+	return min(interval/2, MaxFreshness)
+}
+
 // NewShared returns a Shared with no watchers.
 func NewShared[K comparable, W, T any]() *Shared[K, W, T] {
 	return &Shared[K, W, T]{watches: map[K]W{}}

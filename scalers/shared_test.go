@@ -70,3 +70,22 @@ func TestSharedCoalesces(t *testing.T) {
 		t.Errorf("Read = %v, reading error %v; want nil and the fetch's error", err, r.Err)
 	}
 }
+
+func TestFreshness(t *testing.T) {
+	tests := []struct {
+		name     string
+		interval time.Duration
+		want     time.Duration
+	}{
+		{name: "unknown", interval: 0, want: time.Second},
+		{name: "fast", interval: 200 * time.Millisecond, want: 100 * time.Millisecond},
+		{name: "default", interval: 5 * time.Second, want: time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := scalers.Freshness(tc.interval); got != tc.want {
+				t.Errorf("Freshness(%v) = %v, want %v", tc.interval, got, tc.want)
+			}
+		})
+	}
+}

@@ -152,14 +152,8 @@ func (s *Scaler) Metrics() []scalers.MetricSpec {
 	return []scalers.MetricSpec{{Target: s.md.LagThreshold, Activation: s.md.ActivationLagThreshold}}
 }
 
-// freshness is how old a shared reading may be for this trigger: half its polling interval, at most 1 s,
-// so triggers ticking together share one reading and none reads an old one.
-func (s *Scaler) freshness() time.Duration {
-	if s.interval <= 0 {
-		return time.Second
-	}
-	return min(s.interval/2, time.Second)
-}
+// freshness is how old a shared reading may be for this trigger (scalers.Freshness).
+func (s *Scaler) freshness() time.Duration { return scalers.Freshness(s.interval) }
 
 // Sample reads the consumer's backlog from a reading shared with every trigger on the same server set.
 func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {

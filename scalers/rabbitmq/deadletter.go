@@ -80,7 +80,7 @@ func (s *Scaler) DeadLetter(ctx context.Context, queue string) (depth int64, inf
 
 func queueStats(ctx context.Context, p *Pool, v *vhostReader, queue string) (QueueStats, error) {
 	v.ratesWanted.Store(time.Now().Add(ratesInterest).UnixNano())
-	r, err := v.Read(ctx, p.now, p.now().Add(-defaultFreshness), v.Version(), defaultTimeout, withRates, v.fetch)
+	r, err := v.Read(ctx, p.now, p.now().Add(-scalers.MaxFreshness), v.Version(), defaultTimeout, withRates, v.fetch)
 	if err != nil {
 		return QueueStats{}, fmt.Errorf("host %s, vhost %q: %w", v.srv.base, v.vhost, classify(err))
 	}

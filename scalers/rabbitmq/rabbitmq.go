@@ -25,8 +25,6 @@ const Type = "rabbitmq"
 // deadline (the controller always gives one).
 const defaultTimeout = 10 * time.Second
 
-// defaultFreshness is how old a shared reading may be at most (see Scaler.freshness).
-const defaultFreshness = time.Second
 
 // Pool hands out the connections of every rabbitmq trigger: one AMQP connection per server, credentials
 // and vhost; one HTTP client per management API and credentials, with one shared reading per vhost. It
@@ -242,14 +240,8 @@ func (s *Scaler) Metrics() []scalers.MetricSpec {
 	return []scalers.MetricSpec{{Target: s.md.Value, Activation: s.md.ActivationValue}}
 }
 
-// freshness is how old a shared reading may be for this trigger: half its polling interval, at most 1 s,
-// so triggers ticking together share one reading and none reads an old one.
-func (s *Scaler) freshness() time.Duration {
-	if s.interval <= 0 {
-		return defaultFreshness
-	}
-	return min(s.interval/2, defaultFreshness)
-}
+// freshness is how old a shared reading may be for this trigger (scalers.Freshness).
+func (s *Scaler) freshness() time.Duration { return scalers.Freshness(s.interval) }
 
 // where names the server and vhost in messages, without credentials.
 func (s *Scaler) where() string {
