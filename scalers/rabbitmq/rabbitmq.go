@@ -25,7 +25,6 @@ const Type = "rabbitmq"
 // deadline (the controller always gives one).
 const defaultTimeout = 10 * time.Second
 
-
 // Pool hands out the connections of every rabbitmq trigger: one AMQP connection per server, credentials
 // and vhost; one HTTP client per management API and credentials, with one shared reading per vhost. It
 // is the trigger type's factory: register Pool.New in the registry. The zero value is not usable; call
