@@ -9,6 +9,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -132,6 +133,14 @@ func TestLeaderLosesLeaseOnAPIServerFreeze(t *testing.T) {
 	time.Sleep(30*time.Second - time.Since(frozen))
 	resume()
 	resumed := time.Now()
+	// What the Lease says once the API server answers: a renewal the old leader sent before giving up,
+	// held up in the frozen server, may land now and make the follower wait for a whole lease duration.
+	lease := &coordinationv1.Lease{}
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: "default", Name: "ebb-controller-leader"}, lease); err == nil &&
+		lease.Spec.RenewTime != nil && lease.Spec.HolderIdentity != nil {
+		t.Logf("after the freeze the Lease names %s, renewed %v into the freeze",
+			strings.Fields(*lease.Spec.HolderIdentity)[0], lease.Spec.RenewTime.Sub(frozen).Round(100*time.Millisecond))
+	}
 	waitFor(t, 60*time.Second, "the follower did not take over after the API server came back", follower.leading)
 	t.Logf("the leader gave the Lease up and exited %v into the freeze; the follower led %v after the API server came back",
 		lost.Round(100*time.Millisecond), time.Since(resumed).Round(100*time.Millisecond))
