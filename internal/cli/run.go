@@ -65,7 +65,7 @@ func (f *runFlags) addCommon(fs *pflag.FlagSet) {
 func (f *runFlags) addController(fs *pflag.FlagSet) {
 	f.addMetrics(fs)
 	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", `Address of /healthz and /readyz ("0" turns them off)`)
-	fs.BoolVar(&f.leaderElect, "leader-elect", false, "Run the controller only while holding the leader Lease (set it when running more than one replica)")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "Run the controller only while holding the leader Lease (set it when running more than one replica); a leader that cannot renew the Lease for 10 s exits, to be restarted as a follower")
 	f.addLease(fs)
 	fs.IntVar(&f.maxConcurrent, "max-concurrent-reconciles", 8, "ScaledConsumers reconciled in parallel")
 	fs.StringVar(&f.valuesAddr, "values-bind-address", ":8443", `Address of the HTTPS endpoint (/ebb/v1/values) from which metrics API servers that do not poll mirror the leader's values ("0" turns it off)`)
