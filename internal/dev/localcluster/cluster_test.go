@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,7 +16,7 @@ import (
 )
 
 // Without a node, kube-controller-manager still runs the controllers that work in the API alone: a new
-// namespace gets its default ServiceAccount, and a deleted namespace, with objects in it, goes away
+// namespace gets its default ServiceAccount (for which kube-apiserver issues tokens), and a deleted namespace, with objects in it, goes away
 // instead of staying Terminating.
 func TestControllerManagerWithoutNode(t *testing.T) {
 	env := testenv.Start(t, localcluster.Options{ControllerManager: true})
@@ -38,6 +39,11 @@ func TestControllerManagerWithoutNode(t *testing.T) {
 		_, err := env.Kube.CoreV1().ServiceAccounts(ns.Name).Get(ctx, "default", metav1.GetOptions{})
 		return err == nil, nil
 	})
+	// kube-apiserver signs service-account tokens itself (`kubectl create token default`).
+	tr, err := env.Kube.CoreV1().ServiceAccounts(ns.Name).CreateToken(ctx, "default", &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil || tr.Status.Token == "" {
+		t.Errorf("a token for the default ServiceAccount: %v", err)
+	}
 	if err := env.Kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
