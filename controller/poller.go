@@ -339,7 +339,8 @@ func (p *poller) observeGuard(key types.NamespacedName, e *pollEntry, results []
 		in.DeadLetter = dead.values
 	}
 	for i, st := range e.states {
-		gt := guardTrigger{Name: st.Name, Backlog: st.Backlog}
+		// record ran for this tick: st.Err is this tick's error.
+		gt := guardTrigger{Name: st.Name, Backlog: st.Backlog, Err: st.Err}
 		if results[i].err == nil {
 			gt.Progress = results[i].progress
 		}
