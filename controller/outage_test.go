@@ -78,13 +78,16 @@ func TestOutageEvents(t *testing.T) {
 	h.waitCondition("worker", ebbv1.ConditionFallback, metav1.ConditionFalse, controller.ReasonTriggersHealthy)
 
 	h.src.Fail(h.ns+"/lag", errors.New("broker unreachable"))
+	start := time.Now()
 	note := h.waitEvent("worker", controller.ReasonTriggerFailing)
+	t.Logf("TriggerFailing event %s after the failure (polling every 100 ms)", time.Since(start).Round(10*time.Millisecond))
 	for _, want := range []string{`trigger "lag" is failing: broker unreachable`, "fallback.replicas=4"} {
 		if !strings.Contains(note, want) {
 			t.Errorf("TriggerFailing event = %q, want it to say %q", note, want)
 		}
 	}
 	note = h.waitEvent("worker", controller.ReasonTriggersFailing)
+	t.Logf("fallback event %s after the failure (failureThreshold 3)", time.Since(start).Round(10*time.Millisecond))
 	for _, want := range []string{"entering fallback", "broker unreachable", "fallback.replicas=4"} {
 		if !strings.Contains(note, want) {
 			t.Errorf("fallback event = %q, want it to say %q", note, want)
@@ -113,7 +116,9 @@ func TestOutageEvents(t *testing.T) {
 
 	// The broker is back.
 	h.set("lag", 5)
+	start = time.Now()
 	note = h.waitEvent("worker", controller.ReasonFallbackEnded)
+	t.Logf("FallbackEnded event %s after the broker came back", time.Since(start).Round(10*time.Millisecond))
 	if !strings.Contains(note, "leaving fallback") {
 		t.Errorf("FallbackEnded event = %q", note)
 	}
