@@ -21,6 +21,7 @@ type brokerFault struct {
 // again at the same address: one control plane with the HPA controller and one ebb (in this process) for
 // every scenario, each in its own namespace with its own broker, in parallel.
 func TestChaosBrokerOutage(t *testing.T) {
+	t.Parallel()
 	env := testenv.Start(t, localcluster.Options{ControllerManager: true})
 	startEbb(t, env, builtin.Registry(builtin.Options{}))
 	kafka := func(t *testing.T, _ *chaosTarget) brokerFault {

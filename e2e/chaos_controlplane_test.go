@@ -18,11 +18,12 @@ import (
 // (`ebb run --leader-elect`, restarted as a container would be if it exits) must lead again and the target
 // follow the new backlog; the invariant watcher runs throughout.
 func TestChaosControlPlaneFrozen(t *testing.T) {
+	t.Parallel()
 	const frozen = 20 * time.Second
 	env := testenv.Start(t, localcluster.Options{ControllerManager: true})
 	port := testenv.FreePort(t)
 	args := []string{"--leader-elect", "--leader-election-namespace=default"}
-	p := ebbRun(t, env, port, args...)
+	p := ebbRun(t, env.Kubeconfig, port, args...)
 	if err := env.RegisterExternalMetrics(t.Context(), port); err != nil {
 		t.Fatalf("registering ebb run's metrics API: %v\n%s", err, p.Logs())
 	}
@@ -42,28 +43,32 @@ func TestChaosControlPlaneFrozen(t *testing.T) {
 	resumed := time.Now()
 
 	restarts := 0
-	// supervise restarts ebb when it exited, as the kubelet restarts a container.
+	// supervise restarts ebb when it exited (during the freeze or after it), as the kubelet restarts a
+	// container.
 	supervise := func() {
 		if ok, err := p.Exited(); ok {
 			restarts++
-			t.Logf("ebb exited %s after the control plane resumed (%v); restarting it", time.Since(resumed).Round(100*time.Millisecond), err)
-			p = ebbRun(t, env, port, args...)
+			t.Logf("ebb had exited (%v) when checked %s after the control plane resumed; restarting it", err, time.Since(resumed).Round(100*time.Millisecond))
+			p = ebbRun(t, env.Kubeconfig, port, args...)
 		}
 	}
-	timing(t, "control plane resumed -> API server answers", waitUntil(t, time.Minute, "the API server answers", func() (bool, string) {
+	waitUntil(t, time.Minute, "the API server answers", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
 		err := ct.c.Get(ctx, types.NamespacedName{Name: "default"}, &corev1.Namespace{})
 		return err == nil, fmt.Sprint(err)
-	}))
-	timing(t, "control plane resumed -> ebb leads", waitUntil(t, 2*time.Minute, "ebb leads", func() (bool, string) {
-		supervise()
-		return leading(p), "not leading"
-	}))
-	timing(t, "control plane resumed -> target at the replicas the smaller backlog needs (3)", waitUntil(t, 2*time.Minute, "3 replicas", func() (bool, string) {
+	})
+	timing(t, "control plane resumed -> API server answers", time.Since(resumed))
+	waitUntil(t, 2*time.Minute, "3 replicas", func() (bool, string) {
 		supervise()
 		got, err := ct.replicas(t.Context())
 		return err == nil && got == need(25), fmt.Sprintf("replicas %d (err %v)", got, err)
-	}))
+	})
+	timing(t, "control plane resumed -> target at the replicas the smaller backlog needs (3)", time.Since(resumed))
+	waitUntil(t, 2*time.Minute, "ebb leads", func() (bool, string) {
+		supervise()
+		return leading(p), "not leading"
+	})
+	timing(t, "control plane resumed -> ebb leads", time.Since(resumed))
 	t.Logf("chaos timing: ebb restarts after a %s freeze: %d", frozen, restarts)
 }
