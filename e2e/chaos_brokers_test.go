@@ -73,10 +73,13 @@ func brokerOutage(t *testing.T, ct *chaosTarget, f brokerFault, fallback int32) 
 	down := time.Now()
 	f.down()
 	if fallback > 0 {
-		timing(t, "broker down -> Fallback=True (TriggersFailing)", ct.waitFallback(time.Minute, controller.ReasonTriggersFailing))
-		timing(t, "broker down -> target at fallback.replicas", ct.waitReplicas(time.Minute, fallback))
+		ct.waitFallback(time.Minute, controller.ReasonTriggersFailing)
+		timing(t, "broker down -> Fallback=True (TriggersFailing)", time.Since(down))
+		ct.waitReplicas(time.Minute, fallback)
+		timing(t, "broker down -> target at fallback.replicas", time.Since(down))
 	} else {
-		timing(t, "broker down -> Fallback=False (NoFallbackConfigured): the failure is in status", ct.waitFallback(time.Minute, controller.ReasonNoFallbackConfigured))
+		ct.waitFallback(time.Minute, controller.ReasonNoFallbackConfigured)
+		timing(t, "broker down -> Fallback=False (NoFallbackConfigured): the failure is in status", time.Since(down))
 	}
 	time.Sleep(time.Until(down.Add(outage)))
 	if got, err := ct.replicas(t.Context()); err != nil || (fallback == 0 && got != chaosMax) || (fallback > 0 && got != fallback) {
@@ -84,9 +87,12 @@ func brokerOutage(t *testing.T, ct *chaosTarget, f brokerFault, fallback int32) 
 	}
 
 	f.up()
+	up := time.Now()
 	w.paused.Store(false)
-	timing(t, "broker back -> Fallback=False (TriggersHealthy): values served again", ct.waitFallback(2*time.Minute, controller.ReasonTriggersHealthy))
-	timing(t, "broker back -> target at the replicas the backlog needs", ct.waitReplicas(2*time.Minute, need(w.current())))
+	ct.waitFallback(2*time.Minute, controller.ReasonTriggersHealthy)
+	timing(t, "broker back -> Fallback=False (TriggersHealthy): values served again", time.Since(up))
+	ct.waitReplicas(2*time.Minute, need(w.current()))
+	timing(t, "broker back -> target at the replicas the backlog needs", time.Since(up))
 	inv.allowed.Store(chaosMax)
 
 	// Scaling goes on: a smaller backlog (held still) is followed.

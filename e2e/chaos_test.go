@@ -193,15 +193,19 @@ func (ct *chaosTarget) fallback() (reason, message string) {
 // waitFallback waits until the Fallback condition's reason is one of reasons and returns how long that took.
 func (ct *chaosTarget) waitFallback(timeout time.Duration, reasons ...string) time.Duration {
 	ct.t.Helper()
-	return waitUntil(ct.t, timeout, "Fallback condition "+strings.Join(reasons, " or "), func() (bool, string) {
+	var last string
+	d := waitUntil(ct.t, timeout, "Fallback condition "+strings.Join(reasons, " or "), func() (bool, string) {
 		r, m := ct.fallback()
+		last = r + ": " + m
 		for _, want := range reasons {
 			if r == want {
-				return true, r + ": " + m
+				return true, last
 			}
 		}
-		return false, r + ": " + m
+		return false, last
 	})
+	ct.t.Logf("Fallback condition: %s", last)
+	return d
 }
 
 // waitReplicas waits until the Deployment asks for want replicas and returns how long that took.
