@@ -28,6 +28,19 @@ func TestChaosBrokerOutage(t *testing.T) {
 		b := newChaosKafka(t)
 		return brokerFault{broker: b, down: b.stop, up: func() { b.start(t) }}
 	}
+	rabbitmq := func(t *testing.T, ct *chaosTarget) brokerFault {
+		u, err := url.Parse(testenv.RabbitMQURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.RequireTCP(t, "RabbitMQ", u.Host, "hack/ensure-rabbitmq.sh")
+		b := newChaosRabbitMQ(t, ct)
+		return brokerFault{broker: b, down: b.stop, up: func() { b.start(t) }}
+	}
+	natsServer := func(t *testing.T, _ *chaosTarget) brokerFault {
+		b := newChaosNATS(t)
+		return brokerFault{broker: b, down: b.srv.Stop, up: b.srv.Restart}
+	}
 	for _, tc := range []struct {
 		name     string
 		fallback int32
@@ -35,19 +48,10 @@ func TestChaosBrokerOutage(t *testing.T) {
 	}{
 		{name: "kafka-with-fallback", fallback: 2, broker: kafka},
 		{name: "kafka-without-fallback", broker: kafka},
-		{name: "rabbitmq-with-fallback", fallback: 2, broker: func(t *testing.T, ct *chaosTarget) brokerFault {
-			u, err := url.Parse(testenv.RabbitMQURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			testenv.RequireTCP(t, "RabbitMQ", u.Host, "hack/ensure-rabbitmq.sh")
-			b := newChaosRabbitMQ(t, ct)
-			return brokerFault{broker: b, down: b.stop, up: func() { b.start(t) }}
-		}},
-		{name: "nats-without-fallback", broker: func(t *testing.T, _ *chaosTarget) brokerFault {
-			b := newChaosNATS(t)
-			return brokerFault{broker: b, down: b.srv.Stop, up: b.srv.Restart}
-		}},
+		{name: "rabbitmq-with-fallback", fallback: 2, broker: rabbitmq},
+		{name: "rabbitmq-without-fallback", broker: rabbitmq},
+		{name: "nats-with-fallback", fallback: 2, broker: natsServer},
+		{name: "nats-without-fallback", broker: natsServer},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
