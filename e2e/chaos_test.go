@@ -47,7 +47,7 @@ type chaosBroker interface {
 
 // workload is the backlog of one scenario and the consumers that work it off: every tick they take
 // perReplica messages per second per replica of the Deployment, as pods would, unless paused (their
-// broker is down too). It knows the backlog at every moment, which is what the watcher checks against.
+// broker is down too, or the scenario holds the backlog still). It knows the backlog at every moment, which is what the watcher checks against.
 type workload struct {
 	b          chaosBroker
 	perReplica float64
@@ -240,7 +240,8 @@ func timing(t *testing.T, what string, d time.Duration) {
 	t.Logf("chaos timing: %s: %s", what, d.Round(100*time.Millisecond))
 }
 
-// invariant watches a chaosTarget every 200 ms from arm until the test ends, and fails the test when
+// invariant watches a chaosTarget every 200 ms from its start (once the target first reached what the
+// backlog needs) until the test ends, and fails the test when
 // the Deployment goes above chaosMax or its HPA's maxReplicas does, when it is at zero while backlog
 // remains, or when it is scaled down below what the backlog needed over the last five seconds (the HPA
 // acts on samples a few seconds old), or below allowed() when that is lower (fallback replicas during an
