@@ -30,9 +30,8 @@ func (in *DeadLetter) DeepCopyInto(out *DeadLetter) {
 	*out = *in
 	if in.Metadata != nil {
 		in, out := &in.Metadata, &out.Metadata
-		*out = make(map[string]string, len(*in))
+		*out = make(map[string]MetadataValue, len(*in))
 		for key, val := range *in {
-			(*out)[key] = val
 		}
 	}
 	if in.AuthenticationRef != nil {
@@ -357,9 +356,8 @@ func (in *Trigger) DeepCopyInto(out *Trigger) {
 	*out = *in
 	if in.Metadata != nil {
 		in, out := &in.Metadata, &out.Metadata
-		*out = make(map[string]string, len(*in))
+		*out = make(map[string]MetadataValue, len(*in))
 		for key, val := range *in {
-			(*out)[key] = val
 		}
 	}
 	if in.AuthenticationRef != nil {
