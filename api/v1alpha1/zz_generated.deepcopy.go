@@ -30,8 +30,9 @@ func (in *DeadLetter) DeepCopyInto(out *DeadLetter) {
 	*out = *in
 	if in.Metadata != nil {
 		in, out := &in.Metadata, &out.Metadata
-		*out = make(map[string]MetadataValue, len(*in))
+		*out = make(map[string]string, len(*in))
 		for key, val := range *in {
+			(*out)[key] = val
 		}
 	}
 	if in.AuthenticationRef != nil {
@@ -356,8 +357,9 @@ func (in *Trigger) DeepCopyInto(out *Trigger) {
 	*out = *in
 	if in.Metadata != nil {
 		in, out := &in.Metadata, &out.Metadata
-		*out = make(map[string]MetadataValue, len(*in))
+		*out = make(map[string]string, len(*in))
 		for key, val := range *in {
+			(*out)[key] = val
 		}
 	}
 	if in.AuthenticationRef != nil {
