@@ -9,8 +9,12 @@ import (
 	"github.com/ebbscale/ebb/scalers/builtin"
 )
 
-// target is the scaleTargetRef of the cases: a Deployment TestAdmissionTable creates.
-const target = "scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: consumer}\n"
+// target is the scaleTargetRef of the cases. TestAdmissionTable names it after the case, since a target
+// has one ScaledConsumer (a second is refused as TargetConflict), and creates it for the cases that need it.
+const target = "scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: " + targetPlaceholder + "}\n"
+
+// targetPlaceholder in a spec is replaced by the case's object name.
+const targetPlaceholder = "TARGET"
 
 // kafkaTrigger is a trigger ebb accepts (its broker is never reached: the cases do not get that far).
 const kafkaTrigger = "triggers: [{type: kafka, metadata: {bootstrapServers: '127.0.0.1:1', consumerGroup: g, topic: t}}]\n"
@@ -108,35 +112,35 @@ func admissionCases() []admissionCase {
 		{name: "metadata-key-empty", spec: trigger("kafka", "{'': x}"), wantField: "spec.triggers[0].metadata", wantMessage: "metadata keys are 1 to 63 characters"},
 		{name: "metadata-value-100000", spec: trigger("kafka", "{topic: "+long(100000)+"}"), wantField: "spec.triggers[0].metadata.topic", wantMessage: "Too long"},
 		{name: "metadata-unknown-key-value-100000", spec: trigger("rabbitmq", "{notes: "+long(100000)+"}"), wantField: "spec.triggers[0].metadata.notes", wantMessage: "Too long"},
-		{name: "kafka-topic-250", spec: trigger("kafka", "{topic: "+long(250)+"}"), wantField: "spec.triggers[0].metadata.topic", wantMessage: "at most 249 characters"},
-		{name: "kafka-topic-space", spec: trigger("kafka", "{topic: 'my orders'}"), wantField: "spec.triggers[0].metadata.topic", wantMessage: "at most 249 characters of letters"},
-		{name: "kafka-topic-slash", spec: trigger("kafka", "{topic: orders/eu}"), wantField: "spec.triggers[0].metadata.topic", wantMessage: "at most 249 characters of letters"},
-		{name: "rabbitmq-queue-256-bytes", spec: trigger("rabbitmq", "{queueName: "+strings.Repeat("é", 128)+"}"), wantField: "spec.triggers[0].metadata.queueName", wantMessage: "at most 255 bytes"},
-		{name: "rabbitmq-vhost-256-bytes", spec: trigger("rabbitmq", "{vhostName: "+long(256)+"}"), wantField: "spec.triggers[0].metadata.vhostName", wantMessage: "at most 255 bytes"},
-		{name: "nats-stream-dot", spec: trigger("nats-jetstream", "{stream: orders.eu}"), wantField: "spec.triggers[0].metadata.stream", wantMessage: "without whitespace"},
-		{name: "nats-stream-space", spec: trigger("nats-jetstream", "{stream: 'my orders'}"), wantField: "spec.triggers[0].metadata.stream", wantMessage: "without whitespace"},
-		{name: "nats-stream-256-bytes", spec: trigger("nats-jetstream", "{stream: "+long(256)+"}"), wantField: "spec.triggers[0].metadata.stream", wantMessage: "at most 255 bytes"},
-		{name: "nats-consumer-wildcard", spec: trigger("nats-jetstream", "{consumer: 'c*'}"), wantField: "spec.triggers[0].metadata.consumer", wantMessage: "without whitespace"},
-		{name: "nats-consumer-slash", spec: trigger("nats-jetstream", "{consumer: a/b}"), wantField: "spec.triggers[0].metadata.consumer", wantMessage: "without whitespace"},
-		{name: "nats-consumer-backslash", spec: trigger("nats-jetstream", `{consumer: 'a\b'}`), wantField: "spec.triggers[0].metadata.consumer", wantMessage: "without whitespace"},
+		{name: "kafka-topic-250", spec: trigger("kafka", "{topic: "+long(250)+"}"), wantField: "spec.triggers[0].metadata.[topic]", wantMessage: "at most 249 characters"},
+		{name: "kafka-topic-space", spec: trigger("kafka", "{topic: 'my orders'}"), wantField: "spec.triggers[0].metadata.[topic]", wantMessage: "at most 249 characters of letters"},
+		{name: "kafka-topic-slash", spec: trigger("kafka", "{topic: orders/eu}"), wantField: "spec.triggers[0].metadata.[topic]", wantMessage: "at most 249 characters of letters"},
+		{name: "rabbitmq-queue-256-bytes", spec: trigger("rabbitmq", "{queueName: "+strings.Repeat("é", 128)+"}"), wantField: "spec.triggers[0].metadata.[queueName]", wantMessage: "at most 255 bytes"},
+		{name: "rabbitmq-vhost-256-bytes", spec: trigger("rabbitmq", "{vhostName: "+long(256)+"}"), wantField: "spec.triggers[0].metadata.[vhostName]", wantMessage: "at most 255 bytes"},
+		{name: "nats-stream-dot", spec: trigger("nats-jetstream", "{stream: orders.eu}"), wantField: "spec.triggers[0].metadata.[stream]", wantMessage: "without whitespace"},
+		{name: "nats-stream-space", spec: trigger("nats-jetstream", "{stream: 'my orders'}"), wantField: "spec.triggers[0].metadata.[stream]", wantMessage: "without whitespace"},
+		{name: "nats-stream-256-bytes", spec: trigger("nats-jetstream", "{stream: "+long(256)+"}"), wantField: "spec.triggers[0].metadata.[stream]", wantMessage: "at most 255 bytes"},
+		{name: "nats-consumer-wildcard", spec: trigger("nats-jetstream", "{consumer: 'c*'}"), wantField: "spec.triggers[0].metadata.[consumer]", wantMessage: "without whitespace"},
+		{name: "nats-consumer-slash", spec: trigger("nats-jetstream", "{consumer: a/b}"), wantField: "spec.triggers[0].metadata.[consumer]", wantMessage: "without whitespace"},
+		{name: "nats-consumer-backslash", spec: trigger("nats-jetstream", `{consumer: 'a\b'}`), wantField: "spec.triggers[0].metadata.[consumer]", wantMessage: "without whitespace"},
 
 		// Credentials in metadata never reach etcd.
-		{name: "rabbitmq-amqp-url-password", spec: trigger("rabbitmq", "{host: 'amqp://user:pass@rmq:5672/', queueName: q}"), wantField: "spec.triggers[0].metadata", wantMessage: "metadata.host is a URL with a password in it"},
-		{name: "rabbitmq-http-url-password", spec: trigger("rabbitmq", "{host: 'http://guest:guest@rmq:15672/', queueName: q}"), wantField: "spec.triggers[0].metadata", wantMessage: "metadata.host is a URL with a password in it"},
-		{name: "nats-url-password", spec: trigger("nats-jetstream", "{natsServerURL: 'nats://a:4222,nats://u:p@b:4222', stream: s, consumer: c}"), wantField: "spec.triggers[0].metadata", wantMessage: "metadata.natsServerURL is a URL with a password in it"},
-		{name: "unknown-type-url-password", spec: trigger("sqs", "{queueURL: 'https://key:secret@sqs.example/q'}"), wantField: "spec.triggers[0].metadata", wantMessage: "metadata.queueURL is a URL with a password in it"},
-		{name: "unknown-type-password", spec: trigger("sqs", "{password: hunter2}"), wantField: "spec.triggers[0].metadata", wantMessage: "metadata.password must not be set in metadata"},
-		{name: "cron-token", spec: trigger("cron", "{token: abc}"), wantField: "spec.triggers[0].metadata", wantMessage: "metadata.token must not be set in metadata"},
-		{name: "second-trigger-password", spec: target + "triggers: [{type: cron}, {type: kafka, metadata: {password: x}}]\n", wantField: "spec.triggers[1].metadata", wantMessage: "metadata.password must not be set"},
+		{name: "rabbitmq-amqp-url-password", spec: trigger("rabbitmq", "{host: 'amqp://user:pass@rmq:5672/', queueName: q}"), wantField: "spec.triggers[0].metadata.[host]", wantMessage: "a URL with a password in it"},
+		{name: "rabbitmq-http-url-password", spec: trigger("rabbitmq", "{host: 'http://guest:guest@rmq:15672/', queueName: q}"), wantField: "spec.triggers[0].metadata.[host]", wantMessage: "a URL with a password in it"},
+		{name: "nats-url-password", spec: trigger("nats-jetstream", "{natsServerURL: 'nats://a:4222,nats://u:p@b:4222', stream: s, consumer: c}"), wantField: "spec.triggers[0].metadata.[natsServerURL]", wantMessage: "a URL with a password in it"},
+		{name: "unknown-type-url-password", spec: trigger("sqs", "{host: 'https://key:secret@sqs.example/q'}"), wantField: "spec.triggers[0].metadata.[host]", wantMessage: "a URL with a password in it"},
+		{name: "unknown-type-password", spec: trigger("sqs", "{password: hunter2}"), wantField: "spec.triggers[0].metadata.[password]", wantMessage: "a secret does not belong in metadata"},
+		{name: "cron-token", spec: trigger("cron", "{token: abc}"), wantField: "spec.triggers[0].metadata.[token]", wantMessage: "a secret does not belong in metadata"},
+		{name: "second-trigger-password", spec: target + "triggers: [{type: cron}, {type: kafka, metadata: {password: x}}]\n", wantField: "spec.triggers[1].metadata.[password]", wantMessage: "a secret does not belong in metadata"},
 
 		// The dead-letter queue: the same rules as a trigger's metadata.
 		{name: "dead-letter-type-upper", spec: spec("deadLetter: {type: RabbitMQ, maxRatio: '0.5'}\n"), wantField: "spec.deadLetter.type", wantMessage: "should match"},
-		{name: "dead-letter-password", spec: deadLetter("rabbitmq", "{password: x}"), wantField: "spec.deadLetter.metadata", wantMessage: "metadata.password must not be set in metadata"},
-		{name: "dead-letter-url-password", spec: deadLetter("rabbitmq", "{host: 'http://u:p@rmq:15672/'}"), wantField: "spec.deadLetter.metadata", wantMessage: "metadata.host is a URL with a password in it"},
-		{name: "dead-letter-topic-long", spec: deadLetter("kafka", "{topic: "+long(250)+"}"), wantField: "spec.deadLetter.metadata.topic", wantMessage: "at most 249 characters"},
+		{name: "dead-letter-password", spec: deadLetter("rabbitmq", "{password: x}"), wantField: "spec.deadLetter.metadata.[password]", wantMessage: "a secret does not belong in metadata"},
+		{name: "dead-letter-url-password", spec: deadLetter("rabbitmq", "{host: 'http://u:p@rmq:15672/'}"), wantField: "spec.deadLetter.metadata.[host]", wantMessage: "a URL with a password in it"},
+		{name: "dead-letter-topic-long", spec: deadLetter("kafka", "{topic: "+long(250)+"}"), wantField: "spec.deadLetter.metadata.[topic]", wantMessage: "at most 249 characters"},
 		{name: "dead-letter-value-100000", spec: deadLetter("kafka", "{topic: "+long(100000)+"}"), wantField: "spec.deadLetter.metadata.topic", wantMessage: "Too long"},
-		{name: "dead-letter-queue-256-bytes", spec: deadLetter("rabbitmq", "{queueName: "+long(256)+"}"), wantField: "spec.deadLetter.metadata.queueName", wantMessage: "at most 255 bytes"},
-		{name: "dead-letter-stream-dot", spec: deadLetter("nats-jetstream", "{stream: a.b}"), wantField: "spec.deadLetter.metadata.stream", wantMessage: "without whitespace"},
+		{name: "dead-letter-queue-256-bytes", spec: deadLetter("rabbitmq", "{queueName: "+long(256)+"}"), wantField: "spec.deadLetter.metadata.[queueName]", wantMessage: "at most 255 bytes"},
+		{name: "dead-letter-stream-dot", spec: deadLetter("nats-jetstream", "{stream: a.b}"), wantField: "spec.deadLetter.metadata.[stream]", wantMessage: "without whitespace"},
 		{name: "dead-letter-65-keys", spec: deadLetter("kafka", "{"+manyKeys(65)+"}"), wantField: "spec.deadLetter.metadata", wantMessage: "must have at most 64 items"},
 
 		// TriggerAuthentications.
@@ -180,8 +184,8 @@ func admissionCases() []admissionCase {
 		{name: "dead-letter-auth-not-found", spec: spec("deadLetter: {type: kafka, maxRatio: '0.5', metadata: {bootstrapServers: k, topic: d}, authenticationRef: {name: absent}}\n"), wantReason: "AuthenticationNotFound", wantNote: `TriggerAuthentication "absent" not found`},
 		{name: "target-not-found", spec: "scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: absent}\n" + kafkaTrigger, wantReason: "TargetNotFound", wantNote: "absent"},
 		{name: "target-kind-unknown", spec: "scaleTargetRef: {apiVersion: example.com/v1, kind: Widget, name: w}\n" + kafkaTrigger, wantReason: "TargetNotFound", wantNote: "Widget"},
-		{name: "hpa-behavior-refused", spec: spec("hpa: {behavior: {scaleUp: {stabilizationWindowSeconds: 7200}}}\n"), wantReason: "HPAApplyFailed", wantNote: "stabilizationWindowSeconds"},
-		{name: "paused-replicas-word", spec: spec(""), annotations: map[string]string{"ebb.dev/paused-replicas": "several"}, wantReason: "InvalidPausedReplicas", wantNote: "several"},
+		{name: "hpa-behavior-refused", needsTarget: true, spec: spec("hpa: {behavior: {scaleUp: {stabilizationWindowSeconds: 7200}}}\n"), wantReason: "HPAApplyFailed", wantNote: "stabilizationWindowSeconds"},
+		{name: "paused-replicas-word", needsTarget: true, spec: spec(""), annotations: map[string]string{"ebb.dev/paused-replicas": "several"}, wantReason: "InvalidPausedReplicas", wantNote: "several"},
 	}
 	return append(cases, secretKeyCases()...)
 }
@@ -201,11 +205,20 @@ func secretKeyCases() []admissionCase {
 			}
 			cases = append(cases, admissionCase{
 				name: strings.ToLower(fmt.Sprintf("%s-secret-%s", typ, p.Name)), spec: trigger(typ, fmt.Sprintf("{%s: hunter2}", p.Name)),
-				wantField: "spec.triggers[0].metadata", wantMessage: fmt.Sprintf("metadata.%s must not be set in metadata", p.Name),
+				wantField: secretKeyPath(p.Name), wantMessage: "does not belong in metadata",
 			})
 		}
 	}
 	return cases
+}
+
+// secretKeyPath is where the API server says a secret key in the first trigger's metadata is: TLS keys are
+// refused by a rule on the trigger (it depends on the type), the others by a rule on the metadata map.
+func secretKeyPath(key string) string {
+	if key == "ca" || key == "cert" || key == "key" {
+		return "spec.triggers[0].metadata[" + key + "]"
+	}
+	return "spec.triggers[0].metadata.[" + key + "]"
 }
 
 // manyKeys is a YAML flow map's body with n keys.

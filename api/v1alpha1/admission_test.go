@@ -35,6 +35,8 @@ type admissionCase struct {
 	// spec is the object's spec in YAML.
 	spec        string
 	annotations map[string]string
+	// needsTarget creates the Deployment the case's ScaledConsumer scales.
+	needsTarget bool
 	// wantField and wantMessage must both appear in the API server's error.
 	wantField, wantMessage string
 	// wantReason and wantNote: the Ready=False reason and what its Warning event's note says.
@@ -51,7 +53,6 @@ func TestAdmissionTable(t *testing.T) {
 	ctx := t.Context()
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-		testenv.Deployment(ns, "consumer", 1),
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"}, Data: map[string][]byte{"password": []byte("s3cret")}},
 	} {
 		if err := c.Create(ctx, obj); err != nil {
@@ -84,7 +85,12 @@ func TestAdmissionTable(t *testing.T) {
 		if name == "" {
 			name = tc.name
 		}
-		obj := object(t, ns, kind, name, tc.spec)
+		if tc.needsTarget {
+			if err := c.Create(ctx, testenv.Deployment(ns, name, 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		obj := object(t, ns, kind, name, strings.ReplaceAll(tc.spec, targetPlaceholder, name))
 		obj.SetAnnotations(tc.annotations)
 		err := c.Create(ctx, obj, client.FieldValidation(metav1.FieldValidationStrict))
 		ok := t.Run(tc.name, func(t *testing.T) {
@@ -95,6 +101,7 @@ func TestAdmissionTable(t *testing.T) {
 				return
 			}
 			checkAdmission(t, err, tc.wantField, tc.wantMessage)
+			t.Logf("refused: %v", err)
 		})
 		if ok && tc.wantReason != "" {
 			accepted = append(accepted, tc)
@@ -143,7 +150,7 @@ func waitNotReady(t *testing.T, c client.Client, ns string, tc admissionCase) {
 	if name == "" {
 		name = tc.name
 	}
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	last := "no status yet"
 	for time.Now().Before(deadline) {
 		var sc ebbv1.ScaledConsumer
@@ -169,7 +176,7 @@ func waitNotReady(t *testing.T, c client.Client, ns string, tc admissionCase) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("after 90s: %s; want Ready=False %s and a Warning event saying %q", last, tc.wantReason, tc.wantNote)
+	t.Fatalf("after 60s: %s; want Ready=False %s and a Warning event saying %q", last, tc.wantReason, tc.wantNote)
 }
 
 // warningEvent returns the note of a Warning event with reason about the ScaledConsumer name.
