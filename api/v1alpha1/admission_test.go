@@ -239,7 +239,8 @@ func TestMetadataKeysAdmission(t *testing.T) {
 			}
 			name := strings.ToLower(fmt.Sprintf("keys-%s-%s", typ, p.Name))
 			t.Run(name, func(t *testing.T) {
-				obj := object(t, "default", "ScaledConsumer", name, trigger(typ, fmt.Sprintf("{%s: x}", p.Name)))
+				spec := strings.ReplaceAll(trigger(typ, fmt.Sprintf("{%s: x}", p.Name)), targetPlaceholder, name)
+				obj := object(t, "default", "ScaledConsumer", name, spec)
 				checkAdmission(t, env.Client.Create(t.Context(), obj), "", "")
 			})
 		}
