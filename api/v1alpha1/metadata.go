@@ -6,7 +6,8 @@ package v1alpha1
 //   - a key the trigger type takes only from a TriggerAuthentication (password, token, nkeySeed, creds
 //     for every type; ca, cert and key too for kafka, rabbitmq and nats-jetstream), since metadata is
 //     stored in plain text, as is kubectl's last-applied annotation;
-//   - a URL with a password in it (amqp://user:pass@host), for the same reason;
+//   - a URL with a password in it (amqp://user:pass@host) in host, natsServerURL,
+//     natsServerMonitoringEndpoint or bootstrapServers, for the same reason;
 //   - names the broker would refuse: a Kafka topic (at most 249 characters of letters, digits, '.', '_'
 //     and '-'), a RabbitMQ queue or vhost (at most 255 bytes), a NATS JetStream stream or consumer (at
 //     most 255 bytes, no whitespace, '.', '*', '>', '/' or '\').
