@@ -101,6 +101,10 @@ func TestAdmissionTable(t *testing.T) {
 				return
 			}
 			checkAdmission(t, err, tc.wantField, tc.wantMessage)
+			// A rule that fails to evaluate says so instead of what is wrong.
+			if msg := err.Error(); strings.Contains(msg, "conversion error") || strings.Contains(msg, "no such key") {
+				t.Errorf("a rule failed to evaluate: %v", err)
+			}
 			t.Logf("refused: %v", err)
 		})
 		if ok && tc.wantReason != "" {
