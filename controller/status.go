@@ -21,17 +21,21 @@ import (
 )
 
 // notReady records why the ScaledConsumer does not work, with an event when the reason or message is new.
+// The condition and the event carry as much of msg as their limits allow.
 func (r *Reconciler) notReady(sc *ebbv1.ScaledConsumer, reason, msg string) {
+	msg = truncate(msg, conditionMessageLimit)
 	old := meta.FindStatusCondition(sc.Status.Conditions, ebbv1.ConditionReady)
 	if old == nil || old.Status != metav1.ConditionFalse || old.Reason != reason || old.Message != msg {
-		r.Recorder.Eventf(sc, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", msg)
+		r.Recorder.Eventf(sc, nil, corev1.EventTypeWarning, reason, "Reconcile", "%s", truncate(msg, eventNoteLimit))
 	}
 	r.setCondition(sc, ebbv1.ConditionReady, metav1.ConditionFalse, reason, msg)
 }
 
+// setCondition sets a condition, its message cut to the API's limit so that the status write cannot fail
+// on it.
 func (r *Reconciler) setCondition(sc *ebbv1.ScaledConsumer, typ string, status metav1.ConditionStatus, reason, msg string) {
 	meta.SetStatusCondition(&sc.Status.Conditions, metav1.Condition{
-		Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: sc.Generation,
+		Type: typ, Status: status, Reason: reason, Message: truncate(msg, conditionMessageLimit), ObservedGeneration: sc.Generation,
 	})
 }
 
@@ -90,13 +94,13 @@ func (r *Reconciler) setTriggerStatus(sc *ebbv1.ScaledConsumer, states []trigger
 	for _, s := range states {
 		ts := ebbv1.TriggerStatus{Name: s.Name, Active: s.Active && s.Err == nil, ConsecutiveFailures: s.ConsecutiveFailures}
 		if s.Sampled {
-			ts.Value, ts.Message = formatValues(s), s.Message
+			ts.Value, ts.Message = truncate(formatValues(s), triggerValueLimit), truncate(s.Message, triggerMessageLimit)
 		}
 		if !s.LastPoll.IsZero() {
 			ts.LastPollTime = &metav1.Time{Time: s.LastPoll}
 		}
 		if s.Err != nil {
-			ts.LastError = s.Err.Error()
+			ts.LastError = truncate(s.Err.Error(), triggerErrorLimit)
 		}
 		out = append(out, ts)
 	}

@@ -12,6 +12,7 @@ import (
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: a ScaledConsumer's name is the value of the label ebb.dev/scaledconsumer on its HPA's metrics, and a label value is at most 63 characters"
 // +kubebuilder:resource:categories=ebb,shortName=ebbsc
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.scaleTargetRef.name`
 // +kubebuilder:printcolumn:name="Kind",type=string,JSONPath=`.spec.scaleTargetRef.kind`,priority=1
@@ -42,17 +43,19 @@ type ScaledConsumerSpec struct {
 	ScaleTargetRef ScaleTargetRef `json:"scaleTargetRef"`
 
 	// MinReplicas is the lowest replica count while the triggers are active. 0 lets ebb scale the target
-	// to zero (or to idleReplicas) after cooldownPeriod without activity. Default 0.
+	// to zero (or to idleReplicas) after cooldownPeriod without activity. Default 0, at most 100000.
 	//
 	// +kubebuilder:default=0
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000
 	// +optional
 	MinReplicas *int32 `json:"minReplicas,omitempty"`
 
-	// MaxReplicas is the highest replica count the HPA may set. Default 100.
+	// MaxReplicas is the highest replica count the HPA may set. Default 100, at most 100000.
 	//
 	// +kubebuilder:default=100
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
 	// +optional
 	MaxReplicas *int32 `json:"maxReplicas,omitempty"`
 
@@ -60,37 +63,41 @@ type ScaledConsumerSpec struct {
 	// less than minReplicas (KEDA's idleReplicaCount).
 	//
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000
 	// +optional
 	IdleReplicas *int32 `json:"idleReplicas,omitempty"`
 
-	// PollingInterval is how often each trigger is sampled. Default 5s.
+	// PollingInterval is how often each trigger is sampled: from 100ms to 1h. Default 5s.
 	//
 	// +kubebuilder:default="5s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms')",message="pollingInterval must be at least 100ms"
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^([0-9]{1,5}([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) >= duration('100ms')`,message=`pollingInterval must be at least 100ms`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (self.matches('^([0-9]{1,5}([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) <= duration('1h'))`,message=`pollingInterval must be at most 1h`
 	// +optional
 	PollingInterval *metav1.Duration `json:"pollingInterval,omitempty"`
 
 	// CooldownPeriod is how long every trigger must stay inactive before ebb scales the target to
-	// idleReplicas or zero. Default 300s.
+	// idleReplicas or zero: more than 0, at most 168h (7 days). Default 300s.
 	//
 	// +kubebuilder:default="300s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="cooldownPeriod must be positive"
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^([0-9]{1,5}([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) > duration('0s')`,message=`cooldownPeriod must be positive`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (self.matches('^([0-9]{1,5}([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) <= duration('168h'))`,message=`cooldownPeriod must be at most 168h (7 days)`
 	// +optional
 	CooldownPeriod *metav1.Duration `json:"cooldownPeriod,omitempty"`
 
 	// InitialCooldownPeriod is how long after creation ebb waits before it may scale the target to zero
-	// for the first time. Default 0s.
+	// for the first time: at most 168h (7 days). Default 0s.
 	//
 	// +kubebuilder:default="0s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^(0|([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+)$') || (self.matches('^(0|([0-9]{1,5}([.][0-9]+)?(ns|us|ms|s|m|h))+)$') && duration(self) <= duration('168h'))`,message=`initialCooldownPeriod must be at most 168h (7 days)`
 	// +optional
 	InitialCooldownPeriod *metav1.Duration `json:"initialCooldownPeriod,omitempty"`
 
@@ -129,6 +136,9 @@ type ScaledConsumerSpec struct {
 
 // DeadLetter is a dead-letter queue or topic and the limits on what enters it.
 //
+// +kubebuilder:validation:XValidation:rule=`!has(self.metadata) || !('ca' in self.metadata) || !(self.type in ['kafka', 'rabbitmq', 'nats-jetstream'])`,message=`TLS material does not belong in metadata, which is stored in plain text: set ca through a TriggerAuthentication (authenticationRef)`,fieldPath=`.metadata.ca`,reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule=`!has(self.metadata) || !('cert' in self.metadata) || !(self.type in ['kafka', 'rabbitmq', 'nats-jetstream'])`,message=`TLS material does not belong in metadata, which is stored in plain text: set cert through a TriggerAuthentication (authenticationRef)`,fieldPath=`.metadata.cert`,reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule=`!has(self.metadata) || !('key' in self.metadata) || !(self.type in ['kafka', 'rabbitmq', 'nats-jetstream'])`,message=`TLS material does not belong in metadata, which is stored in plain text: set key through a TriggerAuthentication (authenticationRef)`,fieldPath=`.metadata.key`,reason=FieldValueForbidden
 // +kubebuilder:validation:XValidation:rule="has(self.maxInflowPerMinute) || has(self.maxRatio)",message="set maxInflowPerMinute, maxRatio or both: without a limit the dead-letter queue cannot trip the guard"
 type DeadLetter struct {
 	// Type is the broker: rabbitmq (a queue, read through the management API) or kafka (a topic).
@@ -143,8 +153,22 @@ type DeadLetter struct {
 	// takes bootstrapServers, topic and the SASL and TLS keys.
 	//
 	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule=`self.all(k, size(k) >= 1 && size(k) <= 63)`,message=`metadata keys are 1 to 63 characters`
+	// +kubebuilder:validation:XValidation:rule=`!('password' in self)`,message=`a secret does not belong in metadata, which is stored in plain text: set password through a TriggerAuthentication (authenticationRef)`,fieldPath=`['password']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('token' in self)`,message=`a secret does not belong in metadata, which is stored in plain text: set token through a TriggerAuthentication (authenticationRef)`,fieldPath=`['token']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('nkeySeed' in self)`,message=`a secret does not belong in metadata, which is stored in plain text: set nkeySeed through a TriggerAuthentication (authenticationRef)`,fieldPath=`['nkeySeed']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('creds' in self)`,message=`a secret does not belong in metadata, which is stored in plain text: set creds through a TriggerAuthentication (authenticationRef)`,fieldPath=`['creds']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('host' in self) || !self['host'].matches(r'[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@')`,message=`a URL with a password in it does not belong in metadata, which is stored in plain text: set host (or username and password) through a TriggerAuthentication`,fieldPath=`['host']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('natsServerURL' in self) || !self['natsServerURL'].matches(r'[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@')`,message=`a URL with a password in it does not belong in metadata, which is stored in plain text: set natsServerURL (or username and password) through a TriggerAuthentication`,fieldPath=`['natsServerURL']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('natsServerMonitoringEndpoint' in self) || !self['natsServerMonitoringEndpoint'].matches(r'[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@')`,message=`a URL with a password in it does not belong in metadata, which is stored in plain text: set natsServerMonitoringEndpoint (or username and password) through a TriggerAuthentication`,fieldPath=`['natsServerMonitoringEndpoint']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('bootstrapServers' in self) || !self['bootstrapServers'].matches(r'[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@')`,message=`a URL with a password in it does not belong in metadata, which is stored in plain text: set bootstrapServers (or username and password) through a TriggerAuthentication`,fieldPath=`['bootstrapServers']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('topic' in self) || self['topic'].matches('^[a-zA-Z0-9._-]{0,249}$')`,message=`a Kafka topic name is at most 249 characters of letters, digits, '.', '_' and '-'`,fieldPath=`['topic']`
+	// +kubebuilder:validation:XValidation:rule=`!('queueName' in self) || bytes(self['queueName']).size() <= 255`,message=`a RabbitMQ queue name (or, with useRegex, expression) is at most 255 bytes`,fieldPath=`['queueName']`
+	// +kubebuilder:validation:XValidation:rule=`!('vhostName' in self) || bytes(self['vhostName']).size() <= 255`,message=`a RabbitMQ vhost name is at most 255 bytes`,fieldPath=`['vhostName']`
+	// +kubebuilder:validation:XValidation:rule=`!('stream' in self) || (bytes(self['stream']).size() <= 255 && !self['stream'].matches(r'[\s.*>/\\]'))`,message=`a NATS JetStream stream name is at most 255 bytes, without whitespace, '.', '*', '>', '/' or '\'`,fieldPath=`['stream']`
+	// +kubebuilder:validation:XValidation:rule=`!('consumer' in self) || (bytes(self['consumer']).size() <= 255 && !self['consumer'].matches(r'[\s.*>/\\]'))`,message=`a NATS JetStream consumer name is at most 255 bytes, without whitespace, '.', '*', '>', '/' or '\'`,fieldPath=`['consumer']`
 	// +optional
-	Metadata map[string]string `json:"metadata,omitempty"`
+	Metadata map[string]MetadataValue `json:"metadata,omitempty"`
 
 	// AuthenticationRef names a TriggerAuthentication in the same namespace whose secrets fill in
 	// metadata parameters.
@@ -168,13 +192,14 @@ type DeadLetter struct {
 	// +optional
 	MaxRatio *resource.Quantity `json:"maxRatio,omitempty"`
 
-	// Window is the time the inflow and the ratio are averaged over. Default 1m.
+	// Window is the time the inflow and the ratio are averaged over: from 1s to 1h. Default 1m.
 	//
 	// +kubebuilder:default="1m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="window must be at least 1s"
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^([0-9]{1,5}([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) >= duration('1s')`,message=`window must be at least 1s`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (self.matches('^([0-9]{1,5}([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) <= duration('1h'))`,message=`window must be at most 1h`
 	// +optional
 	Window *metav1.Duration `json:"window,omitempty"`
 }
@@ -190,58 +215,66 @@ type Guard struct {
 	// StalledAfterPolls: a trigger's consumers are stalled when they have a backlog but their position (a
 	// Kafka group's committed offsets, a NATS JetStream consumer's ack floor) has not moved for this many
 	// polls in a row while the target has replicas. 0 turns stall detection off.
-	// Default 24 (two minutes at the default 5s polling interval).
+	// Default 24 (two minutes at the default 5s polling interval), at most 100000.
 	//
 	// +kubebuilder:default=24
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000
 	// +optional
 	StalledAfterPolls *int32 `json:"stalledAfterPolls,omitempty"`
 
 	// ReleaseAfter is how long every signal must stay within its limit before the guard lets scale-up
-	// resume. Default 2m.
+	// resume: at most 24h. Default 2m.
 	//
 	// +kubebuilder:default="2m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || (self.matches('^([0-9]{1,5}([.][0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) <= duration('24h'))`,message=`releaseAfter must be at most 24h`
 	// +optional
 	ReleaseAfter *metav1.Duration `json:"releaseAfter,omitempty"`
 }
 
 // ScaleTargetRef identifies the workload to scale.
 type ScaleTargetRef struct {
-	// APIVersion of the target, such as apps/v1.
+	// APIVersion of the target, such as apps/v1: a group and a version, or a version alone for the core
+	// group.
 	//
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	APIVersion string `json:"apiVersion"`
 
 	// Kind of the target, such as Deployment.
 	//
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9]*$`
 	Kind string `json:"kind"`
 
 	// Name of the target, in the ScaledConsumer's namespace.
 	//
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 }
 
 // Fallback sets the replica count ebb holds while triggers keep failing.
 type Fallback struct {
 	// FailureThreshold is how many samples in a row a trigger must fail before fallback applies.
-	// Default 3.
+	// Default 3, at most 100000.
 	//
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
 	// +optional
 	FailureThreshold int32 `json:"failureThreshold,omitempty"`
 
 	// Replicas is the replica count held while falling back.
 	//
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
 	Replicas int32 `json:"replicas"`
 }
 
@@ -261,6 +294,10 @@ type HPAConfig struct {
 }
 
 // Trigger is one source of backlog.
+//
+// +kubebuilder:validation:XValidation:rule=`!has(self.metadata) || !('ca' in self.metadata) || !(self.type in ['kafka', 'rabbitmq', 'nats-jetstream'])`,message=`TLS material does not belong in metadata, which is stored in plain text: set ca through a TriggerAuthentication (authenticationRef)`,fieldPath=`.metadata.ca`,reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule=`!has(self.metadata) || !('cert' in self.metadata) || !(self.type in ['kafka', 'rabbitmq', 'nats-jetstream'])`,message=`TLS material does not belong in metadata, which is stored in plain text: set cert through a TriggerAuthentication (authenticationRef)`,fieldPath=`.metadata.cert`,reason=FieldValueForbidden
+// +kubebuilder:validation:XValidation:rule=`!has(self.metadata) || !('key' in self.metadata) || !(self.type in ['kafka', 'rabbitmq', 'nats-jetstream'])`,message=`TLS material does not belong in metadata, which is stored in plain text: set key through a TriggerAuthentication (authenticationRef)`,fieldPath=`.metadata.key`,reason=FieldValueForbidden
 type Trigger struct {
 	// Name identifies the trigger in status, metrics and the HPA's metric names. Unique in the list.
 	// Default: the type.
@@ -282,8 +319,22 @@ type Trigger struct {
 	// broker. An unknown key is an error.
 	//
 	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule=`self.all(k, size(k) >= 1 && size(k) <= 63)`,message=`metadata keys are 1 to 63 characters`
+	// +kubebuilder:validation:XValidation:rule=`!('password' in self)`,message=`a secret does not belong in metadata, which is stored in plain text: set password through a TriggerAuthentication (authenticationRef)`,fieldPath=`['password']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('token' in self)`,message=`a secret does not belong in metadata, which is stored in plain text: set token through a TriggerAuthentication (authenticationRef)`,fieldPath=`['token']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('nkeySeed' in self)`,message=`a secret does not belong in metadata, which is stored in plain text: set nkeySeed through a TriggerAuthentication (authenticationRef)`,fieldPath=`['nkeySeed']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('creds' in self)`,message=`a secret does not belong in metadata, which is stored in plain text: set creds through a TriggerAuthentication (authenticationRef)`,fieldPath=`['creds']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('host' in self) || !self['host'].matches(r'[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@')`,message=`a URL with a password in it does not belong in metadata, which is stored in plain text: set host (or username and password) through a TriggerAuthentication`,fieldPath=`['host']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('natsServerURL' in self) || !self['natsServerURL'].matches(r'[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@')`,message=`a URL with a password in it does not belong in metadata, which is stored in plain text: set natsServerURL (or username and password) through a TriggerAuthentication`,fieldPath=`['natsServerURL']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('natsServerMonitoringEndpoint' in self) || !self['natsServerMonitoringEndpoint'].matches(r'[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@')`,message=`a URL with a password in it does not belong in metadata, which is stored in plain text: set natsServerMonitoringEndpoint (or username and password) through a TriggerAuthentication`,fieldPath=`['natsServerMonitoringEndpoint']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('bootstrapServers' in self) || !self['bootstrapServers'].matches(r'[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#@\s]*:[^/?#@\s]*@')`,message=`a URL with a password in it does not belong in metadata, which is stored in plain text: set bootstrapServers (or username and password) through a TriggerAuthentication`,fieldPath=`['bootstrapServers']`,reason=FieldValueForbidden
+	// +kubebuilder:validation:XValidation:rule=`!('topic' in self) || self['topic'].matches('^[a-zA-Z0-9._-]{0,249}$')`,message=`a Kafka topic name is at most 249 characters of letters, digits, '.', '_' and '-'`,fieldPath=`['topic']`
+	// +kubebuilder:validation:XValidation:rule=`!('queueName' in self) || bytes(self['queueName']).size() <= 255`,message=`a RabbitMQ queue name (or, with useRegex, expression) is at most 255 bytes`,fieldPath=`['queueName']`
+	// +kubebuilder:validation:XValidation:rule=`!('vhostName' in self) || bytes(self['vhostName']).size() <= 255`,message=`a RabbitMQ vhost name is at most 255 bytes`,fieldPath=`['vhostName']`
+	// +kubebuilder:validation:XValidation:rule=`!('stream' in self) || (bytes(self['stream']).size() <= 255 && !self['stream'].matches(r'[\s.*>/\\]'))`,message=`a NATS JetStream stream name is at most 255 bytes, without whitespace, '.', '*', '>', '/' or '\'`,fieldPath=`['stream']`
+	// +kubebuilder:validation:XValidation:rule=`!('consumer' in self) || (bytes(self['consumer']).size() <= 255 && !self['consumer'].matches(r'[\s.*>/\\]'))`,message=`a NATS JetStream consumer name is at most 255 bytes, without whitespace, '.', '*', '>', '/' or '\'`,fieldPath=`['consumer']`
 	// +optional
-	Metadata map[string]string `json:"metadata,omitempty"`
+	Metadata map[string]MetadataValue `json:"metadata,omitempty"`
 
 	// AuthenticationRef names a TriggerAuthentication in the same namespace whose secrets fill in
 	// metadata parameters.
@@ -306,6 +357,7 @@ type AuthenticationRef struct {
 	//
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 }
 
@@ -318,6 +370,7 @@ type ScaledConsumerStatus struct {
 
 	// HPAName is the name of the HPA ebb manages for this ScaledConsumer.
 	//
+	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	HPAName string `json:"hpaName,omitempty"`
 
@@ -359,17 +412,20 @@ type GuardStatus struct {
 
 	// DeadLetterDepth is the number of messages in the dead-letter queue or topic.
 	//
+	// +kubebuilder:validation:MaxLength=256
 	// +optional
 	DeadLetterDepth string `json:"deadLetterDepth,omitempty"`
 
 	// DeadLetterInflowPerMinute is the dead-letter inflow, averaged over the window.
 	//
+	// +kubebuilder:validation:MaxLength=256
 	// +optional
 	DeadLetterInflowPerMinute string `json:"deadLetterInflowPerMinute,omitempty"`
 
 	// DeadLetterRatio is the share of the messages the consumers finished that were dead-lettered, over the
 	// window.
 	//
+	// +kubebuilder:validation:MaxLength=256
 	// +optional
 	DeadLetterRatio string `json:"deadLetterRatio,omitempty"`
 }
@@ -377,10 +433,14 @@ type GuardStatus struct {
 // TriggerStatus is the last sample of one trigger.
 type TriggerStatus struct {
 	// Name of the trigger.
+	//
+	// +kubebuilder:validation:MaxLength=63
 	Name string `json:"name"`
 
-	// Value is the last metric value, as a Kubernetes quantity.
+	// Value is the last metric value, as a Kubernetes quantity (metric=value pairs for a trigger with
+	// several metrics).
 	//
+	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Value string `json:"value,omitempty"`
 
@@ -388,8 +448,10 @@ type TriggerStatus struct {
 	Active bool `json:"active"`
 
 	// Message says what the value means now, when the trigger type has something to add to the number:
-	// a cron trigger says when its window next closes or opens.
+	// a cron trigger says when its window next closes or opens. At most 1024 bytes; ebb shortens a longer
+	// one.
 	//
+	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Message string `json:"message,omitempty"`
 
@@ -398,8 +460,10 @@ type TriggerStatus struct {
 	// +optional
 	LastPollTime *metav1.Time `json:"lastPollTime,omitempty"`
 
-	// LastError is the error of the last sample, empty when it succeeded.
+	// LastError is the error of the last sample, empty when it succeeded. At most 4096 bytes; ebb shortens
+	// a longer one.
 	//
+	// +kubebuilder:validation:MaxLength=4096
 	// +optional
 	LastError string `json:"lastError,omitempty"`
 

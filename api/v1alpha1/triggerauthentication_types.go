@@ -28,22 +28,26 @@ type TriggerAuthenticationSpec struct {
 
 // SecretTargetRef fills one trigger parameter from a key of a Secret.
 type SecretTargetRef struct {
-	// Parameter is the trigger parameter to fill, such as password or tls.
+	// Parameter is the trigger parameter to fill, such as password or tls: a metadata key's name.
 	//
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_]*$`
 	Parameter string `json:"parameter"`
 
-	// Name of the Secret, in the TriggerAuthentication's namespace.
+	// Name of the Secret, in the TriggerAuthentication's namespace: a DNS subdomain, as every Secret's
+	// name is (no namespace prefix such as ns/name).
 	//
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 
-	// Key in the Secret's data.
+	// Key in the Secret's data: letters, digits, '-', '_' and '.', as a Secret's keys are.
 	//
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	Key string `json:"key"`
 }
 
