@@ -104,7 +104,7 @@ func (r *Reconciler) secretValue(ctx context.Context, namespace string, s ebbv1.
 		return "", &triggerError{Reason: ReasonInvalidAuthentication, Err: fmt.Errorf("%q is not a valid Secret name: %w", s.Name, err)}
 	}
 	secret := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: s.Name}, secret)
+	err := r.APIReader.Get(withoutBodies(ctx), client.ObjectKey{Namespace: namespace, Name: s.Name}, secret)
 	switch {
 	case apierrors.IsNotFound(err):
 		return "", &triggerError{Reason: ReasonAuthenticationNotFound, Err: fmt.Errorf("Secret %q not found in namespace %s", s.Name, namespace)}

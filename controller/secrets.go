@@ -4,12 +4,16 @@ import (
 	"context"
 	"sync"
 
+	"github.com/go-logr/logr"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/metadata/metadatainformer"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -62,7 +66,16 @@ func (w *secretWatch) version(namespace, name string) string {
 // secrets) is retried by the informer and logged; reconciles go on, and a changed Secret is then seen
 // at the next change of its TriggerAuthentication, as before this watch existed.
 func (w *secretWatch) Start(ctx context.Context) error {
-	inf := metadatainformer.NewFilteredMetadataInformer(w.meta, corev1.SchemeGroupVersion.WithResource("secrets"), metav1.NamespaceAll, 0, toolscache.Indexers{}, nil).Informer()
+	secrets := w.meta.Resource(corev1.SchemeGroupVersion.WithResource("secrets"))
+	lw := &toolscache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return secrets.List(withoutBodies(ctx), opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return secrets.Watch(withoutBodies(ctx), opts)
+		},
+	}
+	inf := toolscache.NewSharedIndexInformer(lw, &metav1.PartialObjectMetadata{}, 0, toolscache.Indexers{})
 	if err := inf.SetTransform(stripSecretMeta); err != nil {
 		return err
 	}
@@ -145,3 +158,25 @@ func stripSecretMeta(obj any) (any, error) {
 		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
 	}}, nil
 }
+
+// bodyLevel is the verbosity from which client-go logs request and response bodies.
+const bodyLevel = 8
+
+// withoutBodies returns ctx with its logger (client-go's, from klog.FromContext) made deaf from
+// bodyLevel up, for requests whose bodies hold secrets: a Secret's data, or its metadata, whose
+// last-applied-configuration annotation holds the data when kubectl apply wrote it. Everything below
+// (request lines, status codes, errors) is logged as before.
+func withoutBodies(ctx context.Context) context.Context {
+	sink := klog.FromContext(ctx).GetSink()
+	if sink == nil {
+		return ctx
+	}
+	return klog.NewContext(ctx, logr.New(bodyless{sink}))
+}
+
+// bodyless passes what its sink logs below bodyLevel.
+type bodyless struct{ logr.LogSink }
+
+func (b bodyless) Enabled(level int) bool            { return level < bodyLevel && b.LogSink.Enabled(level) }
+func (b bodyless) WithValues(kv ...any) logr.LogSink { return bodyless{b.LogSink.WithValues(kv...)} }
+func (b bodyless) WithName(name string) logr.LogSink { return bodyless{b.LogSink.WithName(name)} }
