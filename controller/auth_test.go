@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
@@ -8,9 +9,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
 	"github.com/ebbscale/ebb/controller"
@@ -173,4 +176,45 @@ func TestSecretChangeReachesTrigger(t *testing.T) {
 		return ok, fmt.Sprintf("triggers %+v, want value 0 and no error", st)
 	})
 	t.Logf("trigger read again %s after the Secret's update", time.Since(start).Round(100*time.Millisecond))
+}
+
+// A Secret ebb's RBAC does not let it read is AuthenticationForbidden, with an event, not a retried
+// reconcile error in the log. The controller acts as a user with the controller's grants except those on
+// Secrets, so the Secret watch is refused too: the controller works on without it.
+func TestAuthenticationForbidden(t *testing.T) {
+	h := newHarness(t, func(h *harness) {
+		h.user = testenv.UniqueName(t, "ebb-no-secrets")
+		role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: h.user}, Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{"ebb.dev"}, Resources: []string{"scaledconsumers", "triggerauthentications"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"ebb.dev"}, Resources: []string{"scaledconsumers/status"}, Verbs: []string{"get", "update", "patch"}},
+			{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: []string{"*"}},
+			{APIGroups: []string{"*"}, Resources: []string{"*/scale"}, Verbs: []string{"get", "update", "patch"}},
+			{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch", "update"}},
+		}}
+		binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: h.user},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: h.user},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: h.user}}}
+		for _, o := range []client.Object{role, binding} {
+			if err := h.c.Create(t.Context(), o); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = h.c.Delete(context.Background(), o) })
+		}
+	})
+	h.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: h.ns}, StringData: map[string]string{"k": "1"}})
+	h.create(&ebbv1.TriggerAuthentication{
+		ObjectMeta: metav1.ObjectMeta{Name: "creds", Namespace: h.ns},
+		Spec:       ebbv1.TriggerAuthenticationSpec{SecretTargetRef: []ebbv1.SecretTargetRef{{Parameter: "activation", Name: "s", Key: "k"}}},
+	})
+	h.deployment("worker", 1)
+	sc := h.scaledConsumer("worker", "worker", "lag")
+	sc.Spec.Triggers[0].AuthenticationRef = &ebbv1.AuthenticationRef{Name: "creds"}
+	h.create(sc)
+	c := h.waitCondition("worker", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonAuthenticationForbidden)
+	note := h.waitEvent("worker", controller.ReasonAuthenticationForbidden)
+	for _, text := range []string{c.Message, note} {
+		if !strings.Contains(text, `ebb may not read Secret "s" in namespace `+h.ns) {
+			t.Errorf("%q does not say which Secret ebb may not read", text)
+		}
+	}
 }
