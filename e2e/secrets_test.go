@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -28,13 +30,14 @@ import (
 	"github.com/ebbscale/ebb/metricsapi"
 )
 
-// A RabbitMQ password, wrong and then right, reaches ebb only through a TriggerAuthentication, and
-// appears nowhere a person or a scraper reads: not in ebb's log at the highest verbosity (client-go logs
-// request and response bodies from -v=8), not in any Event, not in the ScaledConsumer's status, not in
-// the HPA, not on /metrics. Each password is looked for as it is, URL-escaped, and base64-encoded at every
-// alignment (the form a Secret's data takes in an API response a client logs). The Secret is written as
-// `kubectl apply` writes it, with a last-applied-configuration annotation that holds the data, so a watch
-// or log of Secret metadata would carry it too.
+// A RabbitMQ password (in an amqp:// URL) and a NATS password, each wrong and then right, reach ebb only
+// through a TriggerAuthentication, and appear nowhere a person or a scraper reads: not in ebb's log at
+// the highest verbosity (client-go logs request and response bodies from -v=8), not in any Event, not in
+// the status of any ScaledConsumer, not in the TriggerAuthentications, not in the HPAs, not on /metrics.
+// Each password is looked for as it is, URL-escaped, and base64-encoded at every alignment (the form a
+// Secret's data takes in an API response a client logs). The Secrets are written as `kubectl apply`
+// writes them, with a last-applied-configuration annotation that holds the data, so a watch or log of
+// Secret metadata would carry it too.
 func TestSecretsStayOut(t *testing.T) {
 	mgmt, err := url.Parse(testenv.RabbitMQHTTPURL)
 	if err != nil {
@@ -68,6 +71,36 @@ func TestSecretsStayOut(t *testing.T) {
 		return u.String()
 	}
 
+	// A NATS server of the test's own that lets in one user, whose password is another canary.
+	natsRight, natsWrong := canary(t, "S3cr3t-ebb-canary-nats-"), canary(t, "S3cr3t-ebb-canary-nats-wrong-")
+	natsSrv := testenv.StartNATS(t, testenv.NATSOptions{Args: []string{"--user", "ebb", "--pass", natsRight}})
+	natsStream(t, natsSrv.URL, "ebb", natsRight)
+
+	brokers := []struct {
+		name    string
+		data    func(password string) map[string]string
+		refs    []ebbv1.SecretTargetRef
+		trigger ebbv1.Trigger
+		right   string
+		wrong   string
+	}{
+		{
+			name: "rabbit", right: right, wrong: wrong,
+			data: func(pw string) map[string]string { return map[string]string{"host": host(pw)} },
+			refs: []ebbv1.SecretTargetRef{{Parameter: "host", Name: "rabbit", Key: "host"}},
+			trigger: ebbv1.Trigger{Name: "jobs", Type: "rabbitmq", Metadata: map[string]string{"queueName": queue, "value": "5"},
+				AuthenticationRef: &ebbv1.AuthenticationRef{Name: "rabbit"}},
+		},
+		{
+			name: "nats", right: natsRight, wrong: natsWrong,
+			data: func(pw string) map[string]string { return map[string]string{"password": pw} },
+			refs: []ebbv1.SecretTargetRef{{Parameter: "password", Name: "nats", Key: "password"}},
+			trigger: ebbv1.Trigger{Name: "pending", Type: "nats-jetstream", Metadata: map[string]string{
+				"natsServerURL": natsSrv.URL, "stream": "orders", "consumer": "workers", "lagThreshold": "10", "username": "ebb"},
+				AuthenticationRef: &ebbv1.AuthenticationRef{Name: "nats"}},
+		},
+	}
+
 	env := testenv.Start(t, localcluster.Options{ControllerManager: true})
 	port := testenv.FreePort(t)
 	ebb := testenv.StartEbb(t, append([]string{"run", "--kubeconfig=" + env.Kubeconfig, "-v=10"}, metricsapi.LocalFlags(port, t.TempDir(), env.Kubeconfig)...)...)
@@ -77,25 +110,23 @@ func TestSecretsStayOut(t *testing.T) {
 	}
 	ns := testenv.UniqueName(t, "secrets")
 	create(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-	create(t, c, testenv.Deployment(ns, "consumer", 1))
-	create(t, c, appliedSecret(t, ns, "rabbit", map[string]string{"host": host(wrong)}))
-	create(t, c, &ebbv1.TriggerAuthentication{
-		ObjectMeta: metav1.ObjectMeta{Name: "rabbit", Namespace: ns},
-		Spec:       ebbv1.TriggerAuthenticationSpec{SecretTargetRef: []ebbv1.SecretTargetRef{{Parameter: "host", Name: "rabbit", Key: "host"}}},
-	})
-	create(t, c, &ebbv1.ScaledConsumer{
-		ObjectMeta: metav1.ObjectMeta{Name: "consumer", Namespace: ns},
-		Spec: ebbv1.ScaledConsumerSpec{
-			ScaleTargetRef:  ebbv1.ScaleTargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "consumer"},
-			MinReplicas:     ptr(int32(1)),
-			PollingInterval: &metav1.Duration{Duration: time.Second},
-			Triggers: []ebbv1.Trigger{{Name: "jobs", Type: "rabbitmq", Metadata: map[string]string{"queueName": queue, "value": "5"},
-				AuthenticationRef: &ebbv1.AuthenticationRef{Name: "rabbit"}}},
-		},
-	})
-	trigger := func() ebbv1.TriggerStatus {
+	for _, b := range brokers {
+		create(t, c, testenv.Deployment(ns, b.name, 1))
+		create(t, c, appliedSecret(t, ns, b.name, b.data(b.wrong)))
+		create(t, c, &ebbv1.TriggerAuthentication{ObjectMeta: metav1.ObjectMeta{Name: b.name, Namespace: ns}, Spec: ebbv1.TriggerAuthenticationSpec{SecretTargetRef: b.refs}})
+		create(t, c, &ebbv1.ScaledConsumer{
+			ObjectMeta: metav1.ObjectMeta{Name: b.name, Namespace: ns},
+			Spec: ebbv1.ScaledConsumerSpec{
+				ScaleTargetRef:  ebbv1.ScaleTargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: b.name},
+				MinReplicas:     ptr(int32(1)),
+				PollingInterval: &metav1.Duration{Duration: time.Second},
+				Triggers:        []ebbv1.Trigger{b.trigger},
+			},
+		})
+	}
+	trigger := func(name string) ebbv1.TriggerStatus {
 		sc := &ebbv1.ScaledConsumer{}
-		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "consumer"}, sc); err != nil {
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, sc); err != nil {
 			t.Fatal(err)
 		}
 		if len(sc.Status.Triggers) == 0 {
@@ -103,53 +134,62 @@ func TestSecretsStayOut(t *testing.T) {
 		}
 		return sc.Status.Triggers[0]
 	}
-	waitUntil(t, 60*time.Second, func() (bool, string) {
-		tr := trigger()
-		return strings.Contains(tr.LastError, "authentication failed"), fmt.Sprintf("trigger status %+v, want an authentication error", tr)
-	})
+	for _, b := range brokers {
+		waitUntil(t, 60*time.Second, func() (bool, string) {
+			tr := trigger(b.name)
+			return strings.Contains(tr.LastError, "authentication failed"), fmt.Sprintf("%s: trigger status %+v, want an authentication error", b.name, tr)
+		})
+	}
 
-	// The right password, in the Secret only.
-	s := &corev1.Secret{}
-	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "rabbit"}, s); err != nil {
-		t.Fatal(err)
-	}
-	fixed := appliedSecret(t, ns, "rabbit", map[string]string{"host": host(right)})
-	s.Annotations, s.Data = fixed.Annotations, map[string][]byte{"host": []byte(host(right))}
-	if err := c.Update(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, 60*time.Second, func() (bool, string) {
-		tr := trigger()
-		return tr.LastError == "" && tr.Value == "0", fmt.Sprintf("trigger status %+v, want value 0 and no error", tr)
-	})
-	// The HPA reads the value through the metrics API.
-	waitUntil(t, 60*time.Second, func() (bool, string) {
-		hpa := &autoscalingv2.HorizontalPodAutoscaler{}
-		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "ebb-consumer"}, hpa); err != nil {
-			return false, err.Error()
+	// The right passwords, in the Secrets only.
+	for _, b := range brokers {
+		s := &corev1.Secret{}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: b.name}, s); err != nil {
+			t.Fatal(err)
 		}
-		return len(hpa.Status.CurrentMetrics) > 0, fmt.Sprintf("HPA status %+v, want current metrics", hpa.Status)
-	})
+		fixed := appliedSecret(t, ns, b.name, b.data(b.right))
+		s.Annotations, s.Data = fixed.Annotations, map[string][]byte{}
+		for k, v := range fixed.StringData {
+			s.Data[k] = []byte(v)
+		}
+		if err := c.Update(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, b := range brokers {
+		waitUntil(t, 60*time.Second, func() (bool, string) {
+			tr := trigger(b.name)
+			return tr.LastError == "" && tr.Value == "0", fmt.Sprintf("%s: trigger status %+v, want value 0 and no error", b.name, tr)
+		})
+		// The HPA reads the value through the metrics API.
+		waitUntil(t, 60*time.Second, func() (bool, string) {
+			hpa := &autoscalingv2.HorizontalPodAutoscaler{}
+			if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "ebb-" + b.name}, hpa); err != nil {
+				return false, err.Error()
+			}
+			return len(hpa.Status.CurrentMetrics) > 0, fmt.Sprintf("HPA %s status %+v, want current metrics", hpa.Name, hpa.Status)
+		})
+	}
 
 	places := map[string]string{
-		"ebb's log":                     ebb.Logs(),
-		"/metrics":                      httpGet(t, ebb.MetricsURL+"/metrics"),
-		"events (events.k8s.io)":        dump(t, c, &eventsv1.EventList{}),
-		"events (core/v1)":              dump(t, c, &corev1.EventList{}),
-		"ScaledConsumers":               dump(t, c, &ebbv1.ScaledConsumerList{}),
-		"TriggerAuthentications":        dump(t, c, &ebbv1.TriggerAuthenticationList{}),
-		"HorizontalPodAutoscalers":      dump(t, c, &autoscalingv2.HorizontalPodAutoscalerList{}),
-		"the Secret (positive control)": dump(t, c, &corev1.SecretList{}),
+		"ebb's log":                      ebb.Logs(),
+		"/metrics":                       httpGet(t, ebb.MetricsURL+"/metrics"),
+		"events (events.k8s.io)":         dump(t, c, &eventsv1.EventList{}),
+		"events (core/v1)":               dump(t, c, &corev1.EventList{}),
+		"ScaledConsumers":                dump(t, c, &ebbv1.ScaledConsumerList{}),
+		"TriggerAuthentications":         dump(t, c, &ebbv1.TriggerAuthenticationList{}),
+		"HorizontalPodAutoscalers":       dump(t, c, &autoscalingv2.HorizontalPodAutoscalerList{}),
+		"the Secrets (positive control)": dump(t, c, &corev1.SecretList{}),
 	}
 	if !strings.Contains(places["ebb's log"], "Response Body") {
 		t.Errorf("ebb's log has no response bodies: is -v=10 in effect?")
 	}
-	for _, pw := range []string{right, wrong} {
+	for _, pw := range []string{right, wrong, natsRight, natsWrong} {
 		for place, text := range places {
 			form, found := findSecret(text, pw)
 			control := strings.HasSuffix(place, "(positive control)")
 			switch {
-			case control && pw == right && !found:
+			case control && (pw == right || pw == natsRight) && !found:
 				t.Errorf("the search does not find the password (%s) in %s, where it is", pw, place)
 			case !control && found:
 				t.Errorf("%s holds the password %s (as %s)", place, pw, form)
@@ -275,4 +315,26 @@ func waitUntil(t *testing.T, timeout time.Duration, cond func() (bool, string)) 
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("after %s: %s", timeout, msg)
+}
+
+// natsStream creates the stream "orders" and its durable consumer "workers" on the server at natsURL.
+func natsStream(t *testing.T, natsURL, user, password string) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL, nats.UserInfo(user, password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "orders", Subjects: []string{"orders.>"}, Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateConsumer(ctx, "orders", jetstream.ConsumerConfig{Durable: "workers", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
 }
