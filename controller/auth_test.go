@@ -64,6 +64,7 @@ func TestAuthenticationFaults(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			h := h.in(t)
 			refused := false
 			for _, o := range tc.objects {
 				var err error
@@ -145,14 +146,15 @@ func TestSecretChangeReachesTrigger(t *testing.T) {
 	h.deployment("worker", 1)
 	sc := h.scaledConsumer("worker", "worker")
 	sc.Spec.PollingInterval = &metav1.Duration{Duration: time.Second}
-	sc.Spec.Triggers = []ebbv1.Trigger{{Name: "jobs", Type: rabbitmq.Type, Metadata: map[string]string{"queueName": queue, "value": "5"},
+	sc.Spec.Triggers = []ebbv1.Trigger{{Name: "jobs", Type: rabbitmq.Type, Metadata: map[string]string{"queueName": queue, "mode": "QueueLength", "value": "5"},
 		AuthenticationRef: &ebbv1.AuthenticationRef{Name: "rabbit"}}}
 	h.create(sc)
 
 	lastError := func() string {
-		st := h.getSC("worker").Status.Triggers
+		sc := h.getSC("worker")
+		st := sc.Status.Triggers
 		if len(st) != 1 {
-			return "no trigger status"
+			return fmt.Sprintf("no trigger status; conditions %+v", sc.Status.Conditions)
 		}
 		return st[0].LastError
 	}

@@ -82,6 +82,13 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	return h
 }
 
+// in is the harness for a subtest t of the test that made it: failures are reported in t.
+func (h *harness) in(t testing.TB) *harness {
+	sub := *h
+	sub.t = t
+	return &sub
+}
+
 // start runs a new controller (a new manager, as after a restart of ebb) with the harness's clock and
 // store.
 func (h *harness) start() {

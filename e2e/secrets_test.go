@@ -88,7 +88,7 @@ func TestSecretsStayOut(t *testing.T) {
 			name: "rabbit", right: right, wrong: wrong,
 			data: func(pw string) map[string]string { return map[string]string{"host": host(pw)} },
 			refs: []ebbv1.SecretTargetRef{{Parameter: "host", Name: "rabbit", Key: "host"}},
-			trigger: ebbv1.Trigger{Name: "jobs", Type: "rabbitmq", Metadata: map[string]string{"queueName": queue, "value": "5"},
+			trigger: ebbv1.Trigger{Name: "jobs", Type: "rabbitmq", Metadata: map[string]string{"queueName": queue, "mode": "QueueLength", "value": "5"},
 				AuthenticationRef: &ebbv1.AuthenticationRef{Name: "rabbit"}},
 		},
 		{
