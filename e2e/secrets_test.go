@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -102,12 +103,7 @@ func TestSecretsStayOut(t *testing.T) {
 	}
 
 	env := testenv.Start(t, localcluster.Options{ControllerManager: true})
-	port := testenv.FreePort(t)
-	ebb := testenv.StartEbb(t, append([]string{"run", "--kubeconfig=" + env.Kubeconfig, "-v=10"}, metricsapi.LocalFlags(port, t.TempDir(), env.Kubeconfig)...)...)
 	ctx, c := t.Context(), env.Client
-	if err := env.RegisterExternalMetrics(ctx, port); err != nil {
-		t.Fatal(err)
-	}
 	ns := testenv.UniqueName(t, "secrets")
 	create(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	for _, b := range brokers {
@@ -123,6 +119,12 @@ func TestSecretsStayOut(t *testing.T) {
 				Triggers:        []ebbv1.Trigger{b.trigger},
 			},
 		})
+	}
+	// ebb starts once the objects exist, so its first list of Secrets (metadata) holds them too.
+	port := testenv.FreePort(t)
+	ebb := testenv.StartEbb(t, append([]string{"run", "--kubeconfig=" + env.Kubeconfig, "-v=10"}, metricsapi.LocalFlags(port, t.TempDir(), env.Kubeconfig)...)...)
+	if err := env.RegisterExternalMetrics(ctx, port); err != nil {
+		t.Fatal(err)
 	}
 	trigger := func(name string) ebbv1.TriggerStatus {
 		sc := &ebbv1.ScaledConsumer{}
@@ -208,8 +210,10 @@ func canary(t *testing.T, prefix string) string {
 }
 
 // findSecret says whether text holds s as it is, URL-escaped, or base64-encoded (at any of the three
-// alignments s can have inside a longer encoded value), and in which form.
+// alignments s can have inside a longer encoded value), also inside a hex dump (how client-go logs a
+// protobuf body), and in which form.
 func findSecret(text, s string) (string, bool) {
+	text += "\n" + undump(text)
 	forms := map[string]string{"plain": s, "url-escaped": url.QueryEscape(s)}
 	for k := range 3 {
 		enc := base64.StdEncoding.EncodeToString(append(bytes.Repeat([]byte{0}, k), s...))
@@ -337,4 +341,19 @@ func natsStream(t *testing.T, natsURL, user, password string) {
 	if _, err := js.CreateConsumer(ctx, "orders", jetstream.ConsumerConfig{Durable: "workers", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// dumpLine is a line of hex.Dump: offset, up to 16 bytes in hex, and their text.
+var dumpLine = regexp.MustCompile(`(?m)^\s*[0-9a-f]{8}  ((?:[0-9a-f]{2} {1,2})+) *\|`)
+
+// undump returns the bytes of every hex dump in text, each dump's lines joined.
+func undump(text string) string {
+	var out []byte
+	for _, m := range dumpLine.FindAllStringSubmatch(text, -1) {
+		b, err := hex.DecodeString(strings.Join(strings.Fields(m[1]), ""))
+		if err == nil {
+			out = append(out, b...)
+		}
+	}
+	return string(out)
 }
