@@ -76,7 +76,7 @@ func (r *Reconciler) resolveAuth(ctx context.Context, namespace string, ref *ebb
 	var errs []error
 	reason := ""
 	for _, s := range ta.Spec.SecretTargetRef {
-		v, te := r.secretValue(ctx, namespace, s)
+		v, te := r.secretValue(ctx, namespace, ta.Name, s)
 		var t *triggerError
 		switch {
 		case te == nil:
@@ -89,7 +89,7 @@ func (r *Reconciler) resolveAuth(ctx context.Context, namespace string, ref *ebb
 		if reason == "" {
 			reason = t.Reason
 		}
-		errs = append(errs, fmt.Errorf("TriggerAuthentication %q: parameter %q: %w", ta.Name, s.Parameter, t.Err))
+		errs = append(errs, t.Err)
 	}
 	if len(errs) > 0 {
 		return nil, &triggerError{Reason: reason, Err: errors.Join(errs...)}
@@ -97,28 +97,30 @@ func (r *Reconciler) resolveAuth(ctx context.Context, namespace string, ref *ebb
 	return params, nil
 }
 
-// secretValue reads the value one SecretTargetRef names. Its problems are *triggerError; errors the API
-// server may not repeat are returned as they are.
-func (r *Reconciler) secretValue(ctx context.Context, namespace string, s ebbv1.SecretTargetRef) (string, error) {
+// secretValue reads the value one SecretTargetRef of TriggerAuthentication taName names. Its problems
+// are *triggerError, whose messages name the TriggerAuthentication, the parameter and the Secret; errors
+// the API server may not repeat are returned as they are.
+func (r *Reconciler) secretValue(ctx context.Context, namespace, taName string, s ebbv1.SecretTargetRef) (string, error) {
+	where := fmt.Sprintf("TriggerAuthentication %q: parameter %q", taName, s.Parameter)
 	if err := checkName(s.Name); err != nil {
-		return "", &triggerError{Reason: ReasonInvalidAuthentication, Err: fmt.Errorf("%q is not a valid Secret name: %w", s.Name, err)}
+		return "", &triggerError{Reason: ReasonInvalidAuthentication, Err: fmt.Errorf("%s: %q is not a valid Secret name: %w", where, s.Name, err)}
 	}
 	secret := &corev1.Secret{}
 	err := r.APIReader.Get(withoutBodies(ctx), client.ObjectKey{Namespace: namespace, Name: s.Name}, secret)
 	switch {
 	case apierrors.IsNotFound(err):
-		return "", &triggerError{Reason: ReasonAuthenticationNotFound, Err: fmt.Errorf("Secret %q not found in namespace %s", s.Name, namespace)}
+		return "", &triggerError{Reason: ReasonAuthenticationNotFound, Err: fmt.Errorf("%s: Secret %q not found in namespace %s", where, s.Name, namespace)}
 	case apierrors.IsForbidden(err):
-		return "", &triggerError{Reason: ReasonAuthenticationForbidden, Err: fmt.Errorf("ebb may not read Secret %q in namespace %s (its RBAC needs get on secrets): %w", s.Name, namespace, err)}
+		return "", &triggerError{Reason: ReasonAuthenticationForbidden, Err: fmt.Errorf("%s: ebb may not read Secret %q in namespace %s (its RBAC needs get on secrets): %w", where, s.Name, namespace, err)}
 	case err != nil:
 		return "", fmt.Errorf("reading Secret %s: %w", s.Name, err)
 	}
 	v, ok := secret.Data[s.Key]
 	switch {
 	case !ok:
-		return "", &triggerError{Reason: ReasonAuthenticationNotFound, Err: fmt.Errorf("Secret %q has no key %q (its keys: %s)", s.Name, s.Key, keysOf(secret.Data))}
+		return "", &triggerError{Reason: ReasonAuthenticationNotFound, Err: fmt.Errorf("%s: Secret %q has no key %q (its keys: %s)", where, s.Name, s.Key, keysOf(secret.Data))}
 	case len(v) == 0:
-		return "", &triggerError{Reason: ReasonInvalidAuthentication, Err: fmt.Errorf("Secret %q key %q is empty", s.Name, s.Key)}
+		return "", &triggerError{Reason: ReasonInvalidAuthentication, Err: fmt.Errorf("%s: Secret %q key %q is empty", where, s.Name, s.Key)}
 	}
 	return string(v), nil
 }
