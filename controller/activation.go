@@ -19,6 +19,9 @@ type triggerView struct {
 	FallbackDue bool
 	// LastActive is when the trigger's sample was last active (zero: unknown).
 	LastActive time.Time
+	// Recovered is when the trigger's first good sample after a failed one was taken (zero: none since
+	// its poll started).
+	Recovered time.Time
 }
 
 // activationInput is everything the activation decision reads. It holds no clients: the decision is a
@@ -59,7 +62,8 @@ type activationResult struct {
 // decideActivation is ebb's part of scaling, what the HPA cannot do: wake the target from zero (or from
 // idleReplicas) when a trigger is active, put it on fallback replicas from zero when triggers keep failing,
 // and take it back to idleReplicas or zero after the cooldown — never while a trigger fails or reports
-// backlog, and never to zero when minReplicas > 0. Between those, the HPA sizes the target.
+// backlog, never before a whole cooldown of good samples after a failure, and never to zero when
+// minReplicas > 0. Between those, the HPA sizes the target.
 func decideActivation(in activationInput) activationResult {
 	var res activationResult
 	res.LastActive = in.LastActive
@@ -73,10 +77,18 @@ func decideActivation(in activationInput) activationResult {
 	}
 	// The cooldown runs from the last active sample, not from this decision: while steadily active, ebb
 	// decides only now and then, and stamping decisions would shorten the cooldown by up to that gap.
+	// Time without a good reading is not idle time either: the first good sample after a failure counts
+	// as activity, so after an outage the cooldown starts again, from the moment ebb can see the
+	// queue is idle. It goes into status.lastActiveTime with the rest, so a restart keeps it.
+	recovered := ""
 	for _, t := range in.Triggers {
 		if !t.LastActive.IsZero() && (res.LastActive == nil || t.LastActive.After(*res.LastActive)) {
 			la := t.LastActive
-			res.LastActive = &la
+			res.LastActive, recovered = &la, ""
+		}
+		if !t.Recovered.IsZero() && (res.LastActive == nil || t.Recovered.After(*res.LastActive)) {
+			rt := t.Recovered
+			res.LastActive, recovered = &rt, t.Recovered.UTC().Format(time.RFC3339)
 		}
 	}
 	if res.Active && !anySampleTime(in.Triggers) {
@@ -141,6 +153,9 @@ func decideActivation(in activationInput) activationResult {
 	if in.Now.Before(due) {
 		res.RecheckAfter = due.Sub(in.Now)
 		res.Message = fmt.Sprintf("cooling down: idle until %s", due.UTC().Format(time.RFC3339))
+		if recovered != "" {
+			res.Message += fmt.Sprintf(" (the cooldown started again when a trigger's samples recovered at %s)", recovered)
+		}
 		return res
 	}
 	res.Scale, res.Reason = ptr(idleLevel), ReasonCooledDown

@@ -397,3 +397,58 @@ func TestLastActiveFromSamples(t *testing.T) {
 		t.Errorf("decision = scale %v, recheck %v; want no scale and a recheck in 35s", res.Scale, res.RecheckAfter)
 	}
 }
+
+// Time without a good reading is not idle time (issue 16, item 6): after an outage the cooldown starts
+// again from the first good sample, however long ago the last activity was; and a restart of ebb, which
+// knows the cooldown only from status.lastActiveTime, does not shorten it.
+func TestCooldownAfterOutage(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	active := triggerView{Sampled: true, Active: true, Backlog: true}
+	idle := triggerView{Sampled: true}
+	failing := triggerView{Sampled: true, Failing: true}
+	steps := []struct {
+		name    string
+		at      time.Duration
+		trigger triggerView
+		current int32
+		want    *int32 // the scale ebb sets, nil for none
+		msg     string // a word the message must contain, when set
+	}{
+		{name: "active", at: time.Minute, trigger: func() triggerView { v := active; v.LastActive = at(time.Minute); return v }(), current: 3},
+		{name: "idle-cooling", at: 2 * time.Minute, trigger: func() triggerView { v := idle; v.LastActive = at(time.Minute); return v }(), current: 3, msg: "cooling down"},
+		// The broker dies at 3m and stays down for an hour: ebb holds, whatever the cooldown says.
+		{name: "outage", at: 3 * time.Minute, trigger: func() triggerView { v := failing; v.LastActive = at(time.Minute); return v }(), current: 3, msg: "failing"},
+		{name: "outage-long", at: 63 * time.Minute, trigger: func() triggerView { v := failing; v.LastActive = at(time.Minute); return v }(), current: 3, msg: "failing"},
+		// Back at 64m, idle: the last activity was 63 minutes ago, but the cooldown restarts now.
+		{name: "back-idle", at: 64 * time.Minute, trigger: func() triggerView {
+			v := idle
+			v.LastActive, v.Recovered = at(time.Minute), at(64*time.Minute)
+			return v
+		}(), current: 3, msg: "samples recovered at"},
+		{name: "still-cooling", at: 68 * time.Minute, trigger: func() triggerView {
+			v := idle
+			v.LastActive, v.Recovered = at(time.Minute), at(64*time.Minute)
+			return v
+		}(), current: 3, msg: "cooling down"},
+		// ebb restarts at 68m30s: a fresh poll has no recovery to report, status.lastActiveTime has it.
+		{name: "restarted-still-cooling", at: 68*time.Minute + 30*time.Second, trigger: idle, current: 3, msg: "cooling down"},
+		{name: "cooled-down", at: 69 * time.Minute, trigger: idle, current: 3, want: ptr(int32(0))},
+	}
+	var lastActive *time.Time
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			res := decideActivation(activationInput{
+				Now: t0.Add(s.at), Created: t0, Cooldown: 5 * time.Minute,
+				LastActive: lastActive, Current: s.current, Triggers: []triggerView{s.trigger},
+			})
+			lastActive = res.LastActive
+			if diff := cmp.Diff(res.Scale, s.want); diff != "" {
+				t.Errorf("Scale (-got +want):\n%s\nmessage: %s", diff, res.Message)
+			}
+			if !strings.Contains(res.Message, s.msg) {
+				t.Errorf("Message = %q, want it to mention %q", res.Message, s.msg)
+			}
+		})
+	}
+}

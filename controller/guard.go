@@ -40,6 +40,8 @@ type guardTrigger struct {
 	Backlog bool
 	// Progress is this tick's (nil when the sample failed or the scaler reports none).
 	Progress *scalers.Progress
+	// Err is this tick's sample error (nil when it succeeded).
+	Err error
 }
 
 // Index of each value in guardInput.DeadLetter.
@@ -237,9 +239,18 @@ func (g *guard) observe(in guardInput) bool {
 	}
 	g.view.Watching = g.cfg.DeadLetter != "" || (g.cfg.StalledAfterPolls > 0 && len(g.offsets) > 0)
 
-	// A tripped guard that cannot read its dead-letter queue does not know the consumers recovered: the
-	// release clock starts again from the next good reading.
+	// A tripped guard that cannot read its dead-letter queue, or a trigger it watches (one that tracks a
+	// position, or any trigger while a ratio is judged: they give its denominator), does not know whether
+	// the consumers recovered: a failed reading is not a good one, and the release clock starts again from
+	// the next good reading.
 	blind := g.cfg.DeadLetter != "" && in.DeadLetter == nil
+	for _, t := range in.Triggers {
+		_, tracked := g.offsets[t.Name]
+		if t.Err != nil && (tracked || g.cfg.DeadLetter != "" && g.cfg.MaxRatio != nil) {
+			blind = true
+			notes = append(notes, fmt.Sprintf("trigger %q unreadable: %v", t.Name, t.Err))
+		}
+	}
 	switch {
 	case len(bad) > 0:
 		g.lastBad = in.Now

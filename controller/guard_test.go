@@ -306,3 +306,38 @@ func TestGuardNothingToWatch(t *testing.T) {
 		t.Fatalf("watching with no dead-letter queue and no offsets: %+v", v)
 	}
 }
+
+// A tripped guard whose trigger cannot be read does not know whether the consumers recovered: a failed
+// sample is not a good reading, and the release clock starts again from the next good one (issue 16,
+// item 9: the release timer used to run through a broker outage).
+func TestGuardFailedSamplesDoNotRelease(t *testing.T) {
+	cfg := guardConfig{StalledAfterPolls: 2, ReleaseAfter: 10 * time.Second}
+	lag := func(p *scalers.Progress) []guardTrigger {
+		return []guardTrigger{{Name: "lag", Backlog: true, Progress: p}}
+	}
+	down := []guardTrigger{{Name: "lag", Backlog: true, Err: errTest}}
+	g := newGuard(cfg, "", t0)
+	runGuard(t, g, []step{
+		{at: 0, running: true, trig: lag(&scalers.Progress{Offsets: true, Baseline: true}), reason: ReasonHealthy, changed: true},
+		{at: 1 * time.Second, running: true, trig: lag(kafkaProgress(0))},
+		{at: 2 * time.Second, running: true, trig: lag(kafkaProgress(0)), tripped: true, reason: ReasonStalled, changed: true},
+		// The broker dies at t=3s and stays down for 30 s: three times releaseAfter, no release.
+		{at: 3 * time.Second, running: true, trig: down, tripped: true, reason: ReasonStalled, msg: `trigger "lag" unreadable`},
+		{at: 14 * time.Second, running: true, trig: down, tripped: true, reason: ReasonStalled},
+		{at: 33 * time.Second, running: true, trig: down, tripped: true, reason: ReasonStalled, msg: "still holding"},
+		// Back, and the group moves: releaseAfter of good readings from the last failed one (t=33s).
+		{at: 34 * time.Second, running: true, trig: lag(kafkaProgress(5)), tripped: true, reason: ReasonStalled, msg: "releasing after 10s"},
+		{at: 42 * time.Second, running: true, trig: lag(kafkaProgress(5)), tripped: true, reason: ReasonStalled},
+		{at: 43 * time.Second, running: true, trig: lag(kafkaProgress(5)), reason: ReasonHealthy, changed: true},
+	})
+
+	// A failing trigger the guard does not watch (no offsets, no ratio to judge) does not hold it.
+	dl := guardConfig{DeadLetter: `queue "dlq"`, Window: 5 * time.Second, MaxInflowPerMinute: ptr(10.0), ReleaseAfter: 10 * time.Second}
+	cron := []guardTrigger{{Name: "cron", Err: errTest}}
+	g = newGuard(dl, "", t0)
+	runGuard(t, g, []step{
+		{at: 0, dead: []float64{0, 1}, tripped: true, reason: ReasonDeadLetterInflow, changed: true},
+		{at: 6 * time.Second, dead: []float64{0, 0}, trig: cron, tripped: true},
+		{at: 16 * time.Second, dead: []float64{0, 0}, trig: cron, reason: ReasonHealthy, changed: true},
+	})
+}

@@ -26,6 +26,7 @@ type Metrics struct {
 	PollDuration     *prometheus.HistogramVec
 	Condition        *prometheus.GaugeVec
 	ScaleActions     *prometheus.CounterVec
+	FallbackEntries  *prometheus.CounterVec
 	ReconcileErrors  *prometheus.CounterVec
 	HPAApplyDuration prometheus.Histogram
 
@@ -83,6 +84,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ebb_scale_actions_total",
 			Help: "Replica changes ebb made itself through /scale, by reason (Activated, CooledDown, FallbackReplicas, PausedReplicas).",
 		}, append(sc, "reason")),
+		FallbackEntries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ebb_fallback_entries_total",
+			Help: "Times the ScaledConsumer entered fallback (its Fallback condition turned True): a trigger failed fallback.failureThreshold times in a row.",
+		}, sc),
 		ReconcileErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ebb_reconcile_errors_total",
 			Help: "Reconcile steps that failed, by step (hpa, scale, status, triggers).",
@@ -140,7 +145,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.TriggerValue, m.TriggerActive, m.TriggerErrors, m.PollDuration, m.Condition, m.ScaleActions, m.ReconcileErrors, m.HPAApplyDuration,
 			m.TriggerTarget, m.TriggerFailures, m.HPADesiredReplicas, m.TargetReplicas, m.TargetCurrentReplicas, m.MinReplicas, m.MaxReplicas,
-			m.GuardTripped, m.GuardTrips, m.DeadLetterDepth, m.DeadLetterInflow, m.DeadLetterRatio, m.StalledPolls)
+			m.GuardTripped, m.GuardTrips, m.DeadLetterDepth, m.DeadLetterInflow, m.DeadLetterRatio, m.StalledPolls, m.FallbackEntries)
 	}
 	// Every step's series exists from the start, so an alert on increase() sees the first error.
 	for _, step := range reconcileSteps {
@@ -166,6 +171,7 @@ func (m *Metrics) forget(namespace, name string) {
 	m.forgetTriggers(namespace, name)
 	m.Condition.DeletePartialMatch(l)
 	m.ScaleActions.DeletePartialMatch(l)
+	m.FallbackEntries.DeletePartialMatch(l)
 	m.forgetReplicas(namespace, name)
 	m.GuardTrips.DeletePartialMatch(l)
 	m.forgetGuard(namespace, name)

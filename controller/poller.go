@@ -40,6 +40,17 @@ type pollSpec struct {
 	DeadLetter   scalers.DeadLetterReader
 	Guard        *guardConfig
 	GuardTripped string
+	// Failing holds, by trigger name, the triggers whose last sample failed according to status when this
+	// poll was built: a new poll (a restart of ebb, a new leader, a spec change) starts them failing, so
+	// that a restart neither ends a fallback nor announces the failure again, and their first good sample
+	// restarts the cooldown like any recovery.
+	Failing map[string]failedSample
+}
+
+// failedSample is what status recorded of a trigger whose last sample failed.
+type failedSample struct {
+	Err      string
+	Failures int32
 }
 
 // triggerState is the poller's view of one trigger.
@@ -65,6 +76,9 @@ type triggerState struct {
 	ConsecutiveFailures int32
 	// FallbackDue: ConsecutiveFailures reached the failure threshold and a fallback is set.
 	FallbackDue bool
+	// Recovered is when the first good sample after a failed one was taken (zero: none since the poll
+	// started).
+	Recovered time.Time
 }
 
 // poller samples the triggers of every ScaledConsumer at its polling interval, writes the values to the
@@ -74,7 +88,10 @@ type triggerState struct {
 //
 // poller is a manager.Runnable: it runs on the leader only, and stops every poll when the manager stops.
 type poller struct {
-	clock   clock.Clock
+	clock clock.Clock
+	// stamps, when set, is the clock of the times activation decisions compare with their own clock: when
+	// a trigger was last active, when it recovered (the reconciler's Clock; nil: clock).
+	stamps  clock.PassiveClock
 	store   *metricstore.Store
 	metrics *Metrics
 	notify  func(context.Context, types.NamespacedName)
@@ -141,6 +158,11 @@ func (p *poller) Ensure(key types.NamespacedName, spec pollSpec) {
 	for i, t := range spec.Triggers {
 		specs := t.Scaler.Metrics()
 		states[i] = triggerState{Name: t.Name, Specs: specs}
+		if f, ok := spec.Failing[t.Name]; ok {
+			states[i].Err = errors.New(f.Err)
+			states[i].ConsecutiveFailures = f.Failures
+			states[i].FallbackDue = spec.FallbackReplicas != nil && f.Failures >= spec.FailureThreshold
+		}
 		for _, ms := range specs {
 			n := scalers.MetricName(t.Name, ms)
 			states[i].MetricNames = append(states[i].MetricNames, n)
@@ -317,10 +339,14 @@ func (p *poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntr
 		return // stopped mid-tick: the results belong to a poll that no longer runs
 	}
 	now := p.clock.Now()
+	seen := now
+	if p.stamps != nil {
+		seen = p.stamps.Now()
+	}
 	changed := false
 	e.mu.Lock()
 	for i, t := range e.spec.Triggers {
-		changed = p.record(key, e, i, t, results[i], now) || changed
+		changed = p.record(key, e, i, t, results[i], now, seen) || changed
 	}
 	if e.guard != nil {
 		changed = p.observeGuard(key, e, results, dead, now) || changed
@@ -339,7 +365,8 @@ func (p *poller) observeGuard(key types.NamespacedName, e *pollEntry, results []
 		in.DeadLetter = dead.values
 	}
 	for i, st := range e.states {
-		gt := guardTrigger{Name: st.Name, Backlog: st.Backlog}
+		// record ran for this tick: st.Err is this tick's error.
+		gt := guardTrigger{Name: st.Name, Backlog: st.Backlog, Err: st.Err}
 		if results[i].err == nil {
 			gt.Progress = results[i].progress
 		}
@@ -374,8 +401,8 @@ func (p *poller) observeGuard(key types.NamespacedName, e *pollEntry, results []
 }
 
 // record folds one sample into the trigger's state and the store; it reports whether the controller should
-// look again. e.mu is held.
-func (p *poller) record(key types.NamespacedName, e *pollEntry, i int, t polledTrigger, r sampleResult, now time.Time) bool {
+// look again; seen is now on the decisions' clock. e.mu is held.
+func (p *poller) record(key types.NamespacedName, e *pollEntry, i int, t polledTrigger, r sampleResult, now, seen time.Time) bool {
 	st := &e.states[i]
 	prev := *st
 	p.metrics.PollDuration.WithLabelValues(t.Type).Observe(r.took.Seconds())
@@ -398,6 +425,9 @@ func (p *poller) record(key types.NamespacedName, e *pollEntry, i int, t polledT
 		p.metrics.TriggerErrors.WithLabelValues(key.Namespace, key.Name, t.Name).Inc()
 		log.FromContext(p.base).V(1).Info("trigger sample failed", "scaledconsumer", key, "trigger", t.Name, "failures", st.ConsecutiveFailures, "error", r.err)
 	} else {
+		if prev.Err != nil {
+			st.Recovered = seen
+		}
 		st.Err, st.ConsecutiveFailures, st.Sampled = nil, 0, true
 		st.Values = append(st.Values[:0], r.values...)
 		st.Message = r.message
@@ -407,7 +437,7 @@ func (p *poller) record(key types.NamespacedName, e *pollEntry, i int, t polledT
 			st.Backlog = st.Backlog || v > 0
 		}
 		if st.Active {
-			st.LastActive = now
+			st.LastActive = seen
 		}
 		for j, v := range r.values {
 			p.metrics.TriggerValue.WithLabelValues(key.Namespace, key.Name, t.Name, st.MetricNames[j]).Set(v)

@@ -49,6 +49,14 @@ const (
 	ReasonTriggersHealthy       = "TriggersHealthy"
 )
 
+// Reasons of the events that say a trigger started or stopped failing, and that fallback ended (entering
+// fallback uses the Fallback condition's reason, TriggersFailing).
+const (
+	ReasonTriggerFailing   = "TriggerFailing"
+	ReasonTriggerRecovered = "TriggerRecovered"
+	ReasonFallbackEnded    = "FallbackEnded"
+)
+
 // Reasons of the ConsumersHealthy condition. False: the guard holds scale-up, and the reason names the
 // signal. True: Healthy. Unknown: the guard is off or has nothing to watch. ConsumersHealthy is also the
 // reason of the event that says the guard released.

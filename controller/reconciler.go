@@ -57,6 +57,7 @@ type Reconciler struct {
 	mu          sync.Mutex
 	lastWritten map[types.NamespacedName]time.Time
 	applied     map[types.NamespacedName]appliedHPA
+	announced   map[types.NamespacedName]failureView
 }
 
 // Reconcile brings one ScaledConsumer's HPA, replicas and status in line with its spec and triggers.
@@ -88,6 +89,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	r.mu.Lock()
 	delete(r.lastWritten, key)
 	delete(r.applied, key)
+	delete(r.announced, key)
 	r.mu.Unlock()
 }
 
@@ -103,6 +105,7 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 			return ctrl.Result{}, err
 		}
 		r.poller.Remove(key)
+		r.forgetAnnounced(key)
 		r.Metrics.forgetReplicas(key.Namespace, key.Name)
 		sc.Status.Triggers = nil
 		if err := r.deleteOwnedHPAs(ctx, sc, ""); err != nil {
@@ -206,8 +209,10 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 		log.FromContext(ctx).Info("scaled", "reason", act.Reason, "from", scaleReplicas(scale), "to", *act.Scale, "message", act.Message)
 	}
 	r.exportReplicas(ctx, sc, scale, act.Scale, !held && !parked)
+	before := r.failuresBefore(sc)
 	r.setActivityConditions(sc, states, act)
 	r.setTriggerStatus(sc, states)
+	r.announceFailures(ctx, sc, before, states)
 
 	res := ctrl.Result{RequeueAfter: r.statusRefresh()}
 	if act.RecheckAfter > 0 && act.RecheckAfter < res.RequeueAfter {
@@ -245,6 +250,7 @@ func (r *Reconciler) ensurePoll(ctx context.Context, sc *ebbv1.ScaledConsumer) e
 func (r *Reconciler) invalidTriggers(sc *ebbv1.ScaledConsumer, te *triggerError) ctrl.Result {
 	// The HPA is left as it is: with its metrics gone from the store, it holds the current replicas.
 	r.poller.Remove(client.ObjectKeyFromObject(sc))
+	r.forgetAnnounced(client.ObjectKeyFromObject(sc))
 	sc.Status.Triggers = nil
 	r.notReady(sc, te.Reason, te.Error())
 	meta.RemoveStatusCondition(&sc.Status.Conditions, ebbv1.ConditionActive)
@@ -277,7 +283,7 @@ func (r *Reconciler) activationInput(sc *ebbv1.ScaledConsumer, current int32, st
 		in.LastActive = ptr(t.Time)
 	}
 	for _, s := range states {
-		v := triggerView{Sampled: s.Sampled, Active: s.Active, Failing: s.Err != nil, FallbackDue: s.FallbackDue, Backlog: s.Backlog, LastActive: s.LastActive}
+		v := triggerView{Sampled: s.Sampled, Active: s.Active, Failing: s.Err != nil, FallbackDue: s.FallbackDue, Backlog: s.Backlog, LastActive: s.LastActive, Recovered: s.Recovered}
 		in.Triggers = append(in.Triggers, v)
 	}
 	return in

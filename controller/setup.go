@@ -39,8 +39,9 @@ type Options struct {
 	Registry scalers.Registry
 	// Store receives the sampled values. Required.
 	Store *metricstore.Store
-	// Clock is what activation decisions (cooldowns) read; it defaults to the real clock. The poller
-	// always ticks on the real clock.
+	// Clock is what activation decisions (cooldowns) read, and what the poller stamps the activity and
+	// recovery times they compare with; it defaults to the real clock. The poller always ticks on the
+	// real clock.
 	Clock clock.PassiveClock
 	// Metrics defaults to NewMetrics registered with controller-runtime's registry (served on the
 	// manager's metrics endpoint).
@@ -104,6 +105,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		}
 	}
 	p := newPoller(clock.RealClock{}, opts.Store, opts.Metrics, wakeFn)
+	p.stamps = opts.Clock
 	if err := mgr.Add(p); err != nil {
 		return nil, err
 	}

@@ -82,6 +82,14 @@ func (r *Reconciler) fingerprint(ctx context.Context, sc *ebbv1.ScaledConsumer) 
 // Every trigger's problem is reported at once, in a triggerError.
 func (r *Reconciler) buildPoll(ctx context.Context, sc *ebbv1.ScaledConsumer, fp string) (pollSpec, error) {
 	spec := pollSpec{Fingerprint: fp, Interval: pollingInterval(sc)}
+	for _, ts := range sc.Status.Triggers {
+		if ts.LastError != "" {
+			if spec.Failing == nil {
+				spec.Failing = map[string]failedSample{}
+			}
+			spec.Failing[ts.Name] = failedSample{Err: ts.LastError, Failures: max(ts.ConsecutiveFailures, 1)}
+		}
+	}
 	if f := sc.Spec.Fallback; f != nil {
 		spec.FailureThreshold = max(f.FailureThreshold, 1)
 		spec.FallbackReplicas = ptr(f.Replicas)

@@ -328,8 +328,9 @@ type ScaledConsumerStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// LastActiveTime is when a trigger last reported activity. The cooldown counts from it, so a restart
-	// of ebb does not reset it.
+	// LastActiveTime is when a trigger last reported activity, or last sampled again after failing (time
+	// without a good reading is not idle time). The cooldown counts from it, so a restart of ebb does not
+	// reset it.
 	//
 	// +optional
 	LastActiveTime *metav1.Time `json:"lastActiveTime,omitempty"`

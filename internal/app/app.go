@@ -117,7 +117,7 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return err
 		}
-		g.Go(func() error { return mgr.Start(ctx) })
+		g.Go(func() error { return leaseLost(o, mgr.Start(ctx)) })
 	} else {
 		if h.client != nil {
 			g.Go(func() error { return h.client.Run(ctx) })
@@ -217,6 +217,20 @@ func newManager(o Options, h *handover) (_ ctrl.Manager, err error) {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// leaseLost explains the manager's error when it stopped because this process lost the leader Lease, as
+// it does when the API server does not answer its renewals for the renew deadline (10 s). The process
+// then exits rather than step down (see docs/design.md, "A lost Lease ends the process"): controller-runtime
+// stops its controllers without waiting for them, and only the process's end makes sure that nothing it
+// started still writes HPAs or /scale once the next leader starts. Restarted, it rejoins as a follower.
+func leaseLost(o Options, err error) error {
+	if err == nil || !o.LeaderElection || !strings.Contains(err.Error(), "leader election lost") {
+		return err
+	}
+	return fmt.Errorf("lost the leader Lease %s (not renewed within the renew deadline; is the API server reachable?): "+
+		"exiting so that nothing of this process writes once another replica leads; restarted, it rejoins as a follower: %w",
+		leaderElectionID(o), err)
 }
 
 func or(s, def string) string {

@@ -179,13 +179,15 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 	// ebb itself: as pods installed from manifests/ on the node, or the controller and the metrics API
 	// server in this process. done reports the in-process ebb's end; it stays nil (never ready) with a node.
 	var done chan error
+	metricsURL := ""
 	if node != nil {
 		if err := installDevEbb(ctx, cluster, node, f.dir, errOut); err != nil {
 			return err
 		}
 	} else {
 		done = make(chan error, 1)
-		stop, err := runDevEbb(ctx, cluster, clusterDir, done)
+		var stop func()
+		stop, metricsURL, err = runDevEbb(ctx, cluster, clusterDir, done)
 		if err != nil {
 			return err
 		}
@@ -232,6 +234,9 @@ func runDev(ctx context.Context, f devFlags, out, errOut io.Writer) (err error) 
 		extra = append(extra, "ebb's log: kubectl logs -n "+ebbinstall.Namespace+" deploy/"+ebbinstall.Deployment)
 	case f.logFile != "-":
 		extra = append(extra, "ebb's log in "+f.logFile)
+	}
+	if metricsURL != "" {
+		extra = append(extra, "ebb's metrics at "+metricsURL)
 	}
 	_, _ = fmt.Fprintf(out, "ebb dev: ready: kubectl --kubeconfig %s get scaledconsumers,hpa,deployments -A (%s; Ctrl-C stops everything)\n",
 		f.kubeconfigOut, strings.Join(extra, ", "))
@@ -345,9 +350,10 @@ func newDevCommandWithEnv() *cobra.Command {
 		Use:   "dev",
 		Short: "Run a development environment on this machine: control plane, Kafka broker and ebb",
 		Long: `Run everything a newcomer needs on one machine, with no cluster and no internet: etcd, kube-apiserver
-and kube-controller-manager (the HPA controller) from the project's cached binaries (built on first use),
-an in-memory Kafka-protocol broker, and ebb's controller and external metrics API behind the aggregator.
-It writes a kubeconfig, prints one line when ready, and stops everything it started on Ctrl-C.
+and kube-controller-manager (the HPA, garbage-collector, namespace and service-account controllers) from
+the project's cached binaries (built on first use), an in-memory Kafka-protocol broker, and ebb's
+controller and external metrics API behind the aggregator. It writes a kubeconfig, prints one line when
+ready (with where ebb's log and its Prometheus metrics are), and stops everything it started on Ctrl-C.
 
 With --node (as root, in a checkout of ebb) it also runs a real node and ebb on it as pods.
 

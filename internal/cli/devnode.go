@@ -8,14 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/spf13/pflag"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/ebbscale/ebb/controller"
 	"github.com/ebbscale/ebb/internal/app"
 	"github.com/ebbscale/ebb/internal/dev/ebbinstall"
 	"github.com/ebbscale/ebb/internal/dev/imagebuild"
@@ -117,24 +119,34 @@ func buildDevImages(ctx context.Context, dir string, extra []string, errOut io.W
 	return imgs, nil
 }
 
-// runDevEbb runs ebb's controller and metrics API server in this process, behind the aggregator; done
-// receives app.Run's result. The returned stop ends it (the caller then reads done).
-func runDevEbb(ctx context.Context, cluster *localcluster.Cluster, clusterDir string, done chan error) (stop func(), err error) {
+// runDevEbb runs ebb's controller and metrics API server in this process, behind the aggregator, with
+// the Prometheus metrics `ebb run` has (ebb_*) served at metricsURL; done receives app.Run's result. The
+// returned stop ends it (the caller then reads done). It is called once in a process: the metrics are
+// registered with controller-runtime's registry.
+func runDevEbb(ctx context.Context, cluster *localcluster.Cluster, clusterDir string, done chan error) (stop func(), metricsURL string, err error) {
 	port, err := freePort()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	// A port chosen here rather than ":0", so that ebb's log and the ready line name the one it serves on.
+	metricsPort, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	metricsAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort))
 	fs := pflag.NewFlagSet("ebb", pflag.ContinueOnError)
 	store := metricstore.New()
-	adapter := metricsapi.NewAdapter(metricsapi.NewProvider(store), fs)
+	provider := metricsapi.NewProvider(store)
+	adapter := metricsapi.NewAdapter(provider, fs)
 	if err := fs.Parse(metricsapi.LocalFlags(port, filepath.Join(clusterDir, "ebb-certs"), cluster.Kubeconfig)); err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	registry := registerMetrics(ctrlmetrics.Registry, provider)
 	runCtx, stop := context.WithCancel(ctx)
 	go func() {
 		done <- app.Run(runCtx, app.Options{
-			Config: cluster.Config, Store: store, Controller: true, Registry: Registry(), MetricsAPI: adapter,
-			MetricsBindAddress: "127.0.0.1:0", HealthProbeBindAddress: "0", ControllerMetrics: controller.NewMetrics(nil),
+			Config: cluster.Config, Store: store, Controller: true, Registry: registry, MetricsAPI: adapter,
+			MetricsBindAddress: metricsAddr, HealthProbeBindAddress: "0",
 		})
 	}()
 	if err := cluster.RegisterExternalMetrics(ctx, port); err != nil {
@@ -144,9 +156,9 @@ func runDevEbb(ctx context.Context, cluster *localcluster.Cluster, clusterDir st
 		if rerr != nil && !errors.Is(rerr, context.Canceled) {
 			err = errors.Join(err, rerr)
 		}
-		return nil, fmt.Errorf("registering ebb's external metrics API: %w", err)
+		return nil, "", fmt.Errorf("registering ebb's external metrics API: %w", err)
 	}
-	return stop, nil
+	return stop, "http://" + metricsAddr + "/metrics", nil
 }
 
 // installDevEbb installs ebb on the node from the checkout's manifests/, as a user would, with the image

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
@@ -23,10 +24,17 @@ import (
 	"github.com/ebbscale/ebb/scalers/builtin"
 )
 
-// Registry is the table's trigger types (package builtin) with broker clients whose requests are not
-// counted, as ebb dev runs them. Each call has its own clients.
-func Registry() scalers.Registry {
-	return builtin.Registry(builtin.Options{})
+// registerMetrics registers with reg what ebb serves on /metrics besides the controller's own metrics
+// (which controller.Setup registers): ebb_build_info, and the metrics API's metrics when provider is not
+// nil. It returns the table's trigger types (package builtin) with broker clients that count their
+// requests in reg (ebb_broker_*). `ebb run`, `ebb controller`, `ebb metrics-apiserver` and `ebb dev` all
+// call it once.
+func registerMetrics(reg prometheus.Registerer, provider *metricsapi.Provider) scalers.Registry {
+	reg.MustRegister(version.Collector())
+	if provider != nil {
+		reg.MustRegister(provider.Collectors()...)
+	}
+	return builtin.Registry(builtin.Options{ObserveRequests: brokermetrics.New(reg).Observer})
 }
 
 // runFlags are the flags of the commands that run ebb's roles.
@@ -57,7 +65,7 @@ func (f *runFlags) addCommon(fs *pflag.FlagSet) {
 func (f *runFlags) addController(fs *pflag.FlagSet) {
 	f.addMetrics(fs)
 	fs.StringVar(&f.healthAddr, "health-probe-bind-address", ":8081", `Address of /healthz and /readyz ("0" turns them off)`)
-	fs.BoolVar(&f.leaderElect, "leader-elect", false, "Run the controller only while holding the leader Lease (set it when running more than one replica)")
+	fs.BoolVar(&f.leaderElect, "leader-elect", false, "Run the controller only while holding the leader Lease (set it when running more than one replica); a leader that cannot renew the Lease for 10 s exits, to be restarted as a follower")
 	f.addLease(fs)
 	fs.IntVar(&f.maxConcurrent, "max-concurrent-reconciles", 8, "ScaledConsumers reconciled in parallel")
 	fs.StringVar(&f.valuesAddr, "values-bind-address", ":8443", `Address of the HTTPS endpoint (/ebb/v1/values) from which metrics API servers that do not poll mirror the leader's values ("0" turns it off)`)
@@ -160,14 +168,11 @@ func newRoleCommand(use, short string, withController, withMetricsAPI bool) *cob
 			return err
 		}
 		o.Config, o.Store = cfg, store
-		ctrlmetrics.Registry.MustRegister(version.Collector())
-		if provider != nil {
-			ctrlmetrics.Registry.MustRegister(provider.Collectors()...)
-		}
+		registry := registerMetrics(ctrlmetrics.Registry, provider)
 		o.LeaderElectionID, o.LeaderElectionNamespace = f.leaderElectionID, f.leaderElectionNamespace
 		o.MetricsBindAddress = f.metricsAddr
 		if withController {
-			o.Controller, o.Registry = true, builtin.Registry(builtin.Options{ObserveRequests: brokermetrics.New(ctrlmetrics.Registry).Observer})
+			o.Controller, o.Registry = true, registry
 			o.HealthProbeBindAddress = f.healthAddr
 			o.LeaderElection = f.leaderElect
 			o.MaxConcurrentReconciles = f.maxConcurrent

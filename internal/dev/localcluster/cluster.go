@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,8 +38,12 @@ type Options struct {
 	// SkipCRDs leaves ebb's CRDs uninstalled.
 	SkipCRDs bool
 
-	// ControllerManager also starts kube-controller-manager running the HPA controller and the garbage
-	// collector (which deletes objects whose owner is gone, such as an HPA whose ScaledConsumer was deleted).
+	// ControllerManager also starts kube-controller-manager running the controllers that need no node
+	// (NodelessControllers): the HPA controller, the garbage collector (which deletes objects whose owner
+	// is gone, such as an HPA whose ScaledConsumer was deleted), the namespace controller (so a deleted
+	// namespace goes away instead of staying Terminating), the service-account controller (each namespace
+	// gets its default ServiceAccount) and the ClusterRole aggregation controller. With a Node it runs
+	// every controller.
 	ControllerManager bool
 
 	// HPASyncPeriod is the HPA controller's sync period. Default 1s (the real default is 15s).
@@ -185,6 +190,17 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	return c, nil
 }
 
+// NodelessControllers are the kube-controller-manager controllers a cluster without a node runs: those
+// that do their work in the API alone. The ones that make or watch pods (Deployments, ReplicaSets, Jobs,
+// endpoints and so on) are left out: without a node their pods would only stay Pending.
+var NodelessControllers = []string{
+	"horizontal-pod-autoscaler-controller",
+	"garbage-collector-controller",
+	"namespace-controller",
+	"serviceaccount-controller",
+	"clusterrole-aggregation-controller",
+}
+
 func (c *Cluster) startControllerManager(ctx context.Context, opts Options) error {
 	sync := opts.HPASyncPeriod
 	if sync == 0 {
@@ -196,7 +212,7 @@ func (c *Cluster) startControllerManager(ctx context.Context, opts Options) erro
 	}
 	args := []string{
 		"--kubeconfig=" + c.Kubeconfig,
-		"--controllers=horizontal-pod-autoscaler-controller,garbage-collector-controller",
+		"--controllers=" + strings.Join(NodelessControllers, ","),
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--use-service-account-credentials=false",
