@@ -1,8 +1,12 @@
 package controller_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -111,14 +115,23 @@ func TestAuthenticationFaults(t *testing.T) {
 
 // A wrong password behind a TriggerAuthentication makes the trigger fail with RabbitMQ's authentication
 // error; correcting the Secret alone (not the TriggerAuthentication) makes it read again within a few
-// polling intervals, over a connection with the new credentials. Real RabbitMQ, real API server.
+// polling intervals. Rotating the password (RabbitMQ keeps the connection made with the old one open)
+// moves the trigger to a connection made with the new one, and the old one is closed. Real RabbitMQ, real
+// API server.
 func TestSecretChangeReachesTrigger(t *testing.T) {
 	conn := testenv.DialRabbitMQ(t)
-	h := newHarness(t, func(h *harness) {
-		pool := rabbitmq.NewPool()
-		t.Cleanup(pool.Close)
-		h.extras = scalers.Registry{rabbitmq.Type: pool}
-	})
+	mgmt, err := url.Parse(testenv.RabbitMQHTTPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.RequireTCP(t, "RabbitMQ management API", mgmt.Host, "hack/ensure-rabbitmq.sh")
+	pool := rabbitmq.NewPool()
+	t.Cleanup(pool.Close)
+	h := newHarness(t, func(h *harness) { h.extras = scalers.Registry{rabbitmq.Type: pool} })
+	user := h.ns
+	rabbitAPI(t, mgmt, http.MethodPut, "/api/users/"+user, map[string]string{"password": "first-password", "tags": ""}, nil)
+	t.Cleanup(func() { rabbitAPI(t, mgmt, http.MethodDelete, "/api/users/"+user, nil, nil) })
+	rabbitAPI(t, mgmt, http.MethodPut, "/api/permissions/%2F/"+user, map[string]string{"configure": ".*", "write": ".*", "read": ".*"}, nil)
 	queue := h.ns + "-jobs"
 	ch, err := conn.Channel()
 	if err != nil {
@@ -127,18 +140,16 @@ func TestSecretChangeReachesTrigger(t *testing.T) {
 	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	hostWith := func(password string) string {
+	host := func(password string) string {
 		u, err := url.Parse(testenv.RabbitMQURL)
 		if err != nil {
 			t.Fatal(err)
 		}
-		u.User = url.UserPassword(u.User.Username(), password)
+		u.User = url.UserPassword(user, password)
 		return u.String()
 	}
-	good, _ := url.Parse(testenv.RabbitMQURL)
-	goodPassword, _ := good.User.Password()
 
-	h.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "rabbit", Namespace: h.ns}, StringData: map[string]string{"host": hostWith("not-the-password")}})
+	h.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "rabbit", Namespace: h.ns}, StringData: map[string]string{"host": host("not-the-password")}})
 	h.create(&ebbv1.TriggerAuthentication{
 		ObjectMeta: metav1.ObjectMeta{Name: "rabbit", Namespace: h.ns},
 		Spec:       ebbv1.TriggerAuthenticationSpec{SecretTargetRef: []ebbv1.SecretTargetRef{{Parameter: "host", Name: "rabbit", Key: "host"}}},
@@ -162,22 +173,83 @@ func TestSecretChangeReachesTrigger(t *testing.T) {
 		e := lastError()
 		return strings.Contains(e, rabbitmq.ErrAuthentication.Error()), fmt.Sprintf("trigger error %q, want %q", e, rabbitmq.ErrAuthentication)
 	})
-
-	s := &corev1.Secret{}
-	if err := h.c.Get(t.Context(), types.NamespacedName{Namespace: h.ns, Name: "rabbit"}, s); err != nil {
-		t.Fatal(err)
+	setSecret := func(password string) time.Time {
+		s := &corev1.Secret{}
+		if err := h.c.Get(t.Context(), types.NamespacedName{Namespace: h.ns, Name: "rabbit"}, s); err != nil {
+			t.Fatal(err)
+		}
+		s.Data = map[string][]byte{"host": []byte(host(password))}
+		if err := h.c.Update(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+		return time.Now()
 	}
-	s.Data = map[string][]byte{"host": []byte(hostWith(goodPassword))}
-	if err := h.c.Update(t.Context(), s); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	h.eventually(30*time.Second, func() (bool, string) {
+	reads := func() (bool, string) {
 		st := h.getSC("worker").Status.Triggers
 		ok := len(st) == 1 && st[0].LastError == "" && st[0].Value == "0"
 		return ok, fmt.Sprintf("triggers %+v, want value 0 and no error", st)
-	})
+	}
+
+	start := setSecret("first-password")
+	h.eventually(30*time.Second, reads)
 	t.Logf("trigger read again %s after the Secret's update", time.Since(start).Round(100*time.Millisecond))
+
+	// Rotation: RabbitMQ takes the new password for new connections only.
+	rabbitAPI(t, mgmt, http.MethodPut, "/api/users/"+user, map[string]string{"password": "second-password", "tags": ""}, nil)
+	rotated := setSecret("second-password")
+	h.eventually(30*time.Second, func() (bool, string) {
+		var conns []struct {
+			User        string `json:"user"`
+			ConnectedAt int64  `json:"connected_at"`
+		}
+		rabbitAPI(t, mgmt, http.MethodGet, "/api/connections?columns=user,connected_at", nil, &conns)
+		var mine []time.Time
+		for _, c := range conns {
+			if c.User == user {
+				mine = append(mine, time.UnixMilli(c.ConnectedAt))
+			}
+		}
+		ok := len(mine) == 1 && !mine[0].Before(rotated.Add(-time.Second)) && pool.Connections() == 1
+		return ok, fmt.Sprintf("RabbitMQ has connections of %s opened at %v (the Secret changed at %v), the pool holds %d; want one, opened after the change", user, mine, rotated, pool.Connections())
+	})
+	h.eventually(30*time.Second, reads)
+}
+
+// rabbitAPI calls RabbitMQ's management API with the credentials of base, sending in as JSON and
+// decoding a JSON answer into out (each when not nil).
+func rabbitAPI(t *testing.T, base *url.URL, method, path string, in, out any) {
+	t.Helper()
+	var body io.Reader
+	if in != nil {
+		raw, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(raw)
+	}
+	u := *base
+	u.User = nil
+	req, err := http.NewRequestWithContext(context.Background(), method, strings.TrimSuffix(u.String(), "/")+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := base.User.Password()
+	req.SetBasicAuth(base.User.Username(), pw)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("management API: %s %s: %v", method, path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("management API: %s %s: %s: %s", method, path, resp.Status, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("management API: %s %s: %v", method, path, err)
+		}
+	}
 }
 
 // A Secret ebb's RBAC does not let it read is AuthenticationForbidden, with an event, not a retried
