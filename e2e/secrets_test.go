@@ -137,7 +137,7 @@ func TestSecretsStayOut(t *testing.T) {
 		return sc.Status.Triggers[0]
 	}
 	for _, b := range brokers {
-		waitUntil(t, 60*time.Second, func() (bool, string) {
+		waitUntil(t, 60*time.Second, b.name+": authentication error", func() (bool, string) {
 			tr := trigger(b.name)
 			return strings.Contains(tr.LastError, "authentication failed"), fmt.Sprintf("%s: trigger status %+v, want an authentication error", b.name, tr)
 		})
@@ -159,12 +159,12 @@ func TestSecretsStayOut(t *testing.T) {
 		}
 	}
 	for _, b := range brokers {
-		waitUntil(t, 60*time.Second, func() (bool, string) {
+		waitUntil(t, 60*time.Second, b.name+": reads with the right password", func() (bool, string) {
 			tr := trigger(b.name)
 			return tr.LastError == "" && tr.Value == "0", fmt.Sprintf("%s: trigger status %+v, want value 0 and no error", b.name, tr)
 		})
 		// The HPA reads the value through the metrics API.
-		waitUntil(t, 60*time.Second, func() (bool, string) {
+		waitUntil(t, 60*time.Second, b.name+": HPA reads the metric", func() (bool, string) {
 			hpa := &autoscalingv2.HorizontalPodAutoscaler{}
 			if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "ebb-" + b.name}, hpa); err != nil {
 				return false, err.Error()
@@ -304,21 +304,6 @@ func rabbitAPI(t *testing.T, base *url.URL, method, path string, body any) {
 		raw, _ := io.ReadAll(resp.Body)
 		t.Fatalf("management API: %s %s: %s: %s", method, path, resp.Status, raw)
 	}
-}
-
-// waitUntil polls cond every 200 ms until it is done, failing with its last message after timeout.
-func waitUntil(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	msg := ""
-	for time.Now().Before(deadline) {
-		var ok bool
-		if ok, msg = cond(); ok {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("after %s: %s", timeout, msg)
 }
 
 // natsStream creates the stream "orders" and its durable consumer "workers" on the server at natsURL.
