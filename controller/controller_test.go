@@ -448,9 +448,9 @@ func TestAuthentication(t *testing.T) {
 		c := h.waitCondition("worker", ebbv1.ConditionReady, metav1.ConditionFalse, controller.ReasonAuthenticationNotFound)
 		return strings.Contains(c.Message, `Secret "s" not found`), fmt.Sprintf("Ready message = %q, want it to name the missing Secret", c.Message)
 	})
-	// The Secret's value reaches the scaler's parser: activation 1000 means lag 500 is not active.
+	// The Secret's value reaches the scaler's parser: activation 1000 means lag 500 is not active. Its
+	// creation alone wakes the ScaledConsumer (the Secret watch), well before the 30 s recheck.
 	h.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: h.ns}, StringData: map[string]string{"k": "1000"}})
-	h.poke("worker")
 	h.waitCondition("worker", ebbv1.ConditionReady, metav1.ConditionTrue, controller.ReasonHPAReady)
 	h.set("lag", 500)
 	h.eventually(10*time.Second, func() (bool, string) {

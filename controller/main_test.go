@@ -59,6 +59,8 @@ type harness struct {
 	rec     *controller.Reconciler
 	extras  scalers.Registry
 	metrics *controller.Metrics
+	// user, when set, is who the controller acts as (impersonated), instead of the cluster's admin.
+	user string
 }
 
 type harnessOption func(*harness)
@@ -80,6 +82,13 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	return h
 }
 
+// in is the harness for a subtest t of the test that made it: failures are reported in t.
+func (h *harness) in(t testing.TB) *harness {
+	sub := *h
+	sub.t = t
+	return &sub
+}
+
 // start runs a new controller (a new manager, as after a restart of ebb) with the harness's clock and
 // store.
 func (h *harness) start() {
@@ -87,6 +96,9 @@ func (h *harness) start() {
 	// The client limits of `ebb run`'s defaults (--kube-api-qps, --kube-api-burst).
 	cfg := rest.CopyConfig(h.env.Config)
 	cfg.QPS, cfg.Burst = 100, 200
+	if h.user != "" {
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: h.user}
+	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme:                 testenv.Scheme(),
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}},

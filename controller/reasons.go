@@ -5,7 +5,7 @@ package controller
 
 // Reasons of the Ready condition. True: HPAReady, or Paused and Idle (no HPA by design). False: a problem
 // with the target, the HPA or the pause annotation, or with the triggers (InvalidTrigger,
-// AuthenticationNotFound, InvalidDeadLetter).
+// AuthenticationNotFound, InvalidAuthentication, AuthenticationForbidden, InvalidDeadLetter).
 const (
 	ReasonHPAReady          = "HPAReady"
 	ReasonPaused            = "Paused"
@@ -21,6 +21,11 @@ const (
 	ReasonInvalidTrigger         = "InvalidTrigger"
 	ReasonAuthenticationNotFound = "AuthenticationNotFound"
 	ReasonInvalidDeadLetter      = "InvalidDeadLetter"
+	// ReasonInvalidAuthentication: a TriggerAuthentication or Secret name that cannot name an object, or
+	// a Secret key with an empty value.
+	ReasonInvalidAuthentication = "InvalidAuthentication"
+	// ReasonAuthenticationForbidden: ebb may not read a Secret a TriggerAuthentication names (RBAC).
+	ReasonAuthenticationForbidden = "AuthenticationForbidden"
 )
 
 // Reasons of the Paused condition when not paused (Paused=True uses ReasonPaused or

@@ -28,7 +28,9 @@ import (
 // +kubebuilder:rbac:groups=ebb.dev,resources=triggerauthentications,verbs=get;list;watch
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=*,resources=*/scale,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// Secrets: get to read a TriggerAuthentication's values (uncached); list and watch for the metadata-only
+// watch that notices a changed Secret (secrets.go).
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch;update
 // Leader election (ebb run --leader-elect --leader-election-namespace=ebb-system): its Lease, and the core/v1
 // Events client-go records on it. A Role in ebb-system, not a cluster-wide rule: write access to every Lease
@@ -51,6 +53,7 @@ type Reconciler struct {
 	// the live values are always in the metrics API and in ebb_trigger_value.
 	StatusRefresh time.Duration
 
+	secrets     *secretWatch
 	mu          sync.Mutex
 	lastWritten map[types.NamespacedName]time.Time
 	applied     map[types.NamespacedName]appliedHPA
@@ -252,8 +255,10 @@ func (r *Reconciler) invalidTriggers(sc *ebbv1.ScaledConsumer, te *triggerError)
 	r.notReady(sc, te.Reason, te.Error())
 	meta.RemoveStatusCondition(&sc.Status.Conditions, ebbv1.ConditionActive)
 	meta.RemoveStatusCondition(&sc.Status.Conditions, ebbv1.ConditionFallback)
-	if te.Reason == ReasonAuthenticationNotFound {
-		// Secrets are not watched: look again.
+	switch te.Reason {
+	case ReasonAuthenticationNotFound, ReasonInvalidAuthentication, ReasonAuthenticationForbidden:
+		// A Secret's change wakes the ScaledConsumer (secrets.go), but RBAC changes do not, and the
+		// watch may be refused: look again.
 		return ctrl.Result{RequeueAfter: 30 * time.Second}
 	}
 	return ctrl.Result{}

@@ -8,6 +8,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/metadata"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -87,8 +88,14 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		return nil, err
 	}
 
+	if err := idx.IndexField(ctx, &ebbv1.TriggerAuthentication{}, indexSecret, func(o client.Object) []string {
+		return secretNames(o.(*ebbv1.TriggerAuthentication))
+	}); err != nil {
+		return nil, err
+	}
+
 	wake := make(chan event.GenericEvent, 1024)
-	p := newPoller(clock.RealClock{}, opts.Store, opts.Metrics, func(ctx context.Context, key types.NamespacedName) {
+	wakeFn := func(ctx context.Context, key types.NamespacedName) {
 		sc := &ebbv1.ScaledConsumer{}
 		sc.Namespace, sc.Name = key.Namespace, key.Name
 		// The controller may stop listening first at shutdown; the poll's context ends then too.
@@ -96,9 +103,18 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		case wake <- event.GenericEvent{Object: sc}:
 		case <-ctx.Done():
 		}
-	})
+	}
+	p := newPoller(clock.RealClock{}, opts.Store, opts.Metrics, wakeFn)
 	p.stamps = opts.Clock
 	if err := mgr.Add(p); err != nil {
+		return nil, err
+	}
+	mc, err := metadata.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, fmt.Errorf("controller: metadata client for the Secret watch: %w", err)
+	}
+	secrets := &secretWatch{meta: mc, c: mgr.GetClient(), wake: wakeFn}
+	if err := mgr.Add(secrets); err != nil {
 		return nil, err
 	}
 	r := &Reconciler{
@@ -110,6 +126,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		Recorder:      mgr.GetEventRecorder("ebb"),
 		Metrics:       opts.Metrics,
 		StatusRefresh: opts.StatusRefresh,
+		secrets:       secrets,
 	}
 	c := mgr.GetClient()
 	// A ScaledConsumer's change may free or take the target of another.
@@ -147,7 +164,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 	if opts.SkipNameValidation {
 		copts.SkipNameValidation = ptr(true) // else the manager's setting applies
 	}
-	err := ctrl.NewControllerManagedBy(mgr).
+	err = ctrl.NewControllerManagedBy(mgr).
 		Named("scaledconsumer").
 		For(&ebbv1.ScaledConsumer{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&ebbv1.ScaledConsumer{}, sameTarget, builder.WithPredicates(predicate.GenerationChangedPredicate{})).

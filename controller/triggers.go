@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -29,25 +30,38 @@ func (e *triggerError) Error() string { return e.Err.Error() }
 func (e *triggerError) Unwrap() error { return e.Err }
 
 // fingerprint identifies what a poll is built from: the triggers, the resource versions of the
-// TriggerAuthentications they use, the polling interval and the fallback. A missing TriggerAuthentication
+// TriggerAuthentications they use and of the Secrets those read (when they changed since ebb started),
+// the polling interval and the fallback. A missing TriggerAuthentication
 // is a triggerError.
 func (r *Reconciler) fingerprint(ctx context.Context, sc *ebbv1.ScaledConsumer) (string, error) {
 	authVersions := map[string]string{}
 	var errs []error
+	reason := ""
 	for _, ref := range authRefs(sc) {
+		if err := checkName(ref.Name); err != nil {
+			reason = cmp.Or(reason, ReasonInvalidAuthentication)
+			errs = append(errs, fmt.Errorf("%s: authenticationRef %q is not a valid TriggerAuthentication name: %w", ref.Who, ref.Name, err))
+			continue
+		}
 		ta := &ebbv1.TriggerAuthentication{}
 		err := r.Client.Get(ctx, types.NamespacedName{Namespace: sc.Namespace, Name: ref.Name}, ta)
 		switch {
 		case apierrors.IsNotFound(err):
+			reason = cmp.Or(reason, ReasonAuthenticationNotFound)
 			errs = append(errs, fmt.Errorf("%s: TriggerAuthentication %q not found in namespace %s", ref.Who, ref.Name, sc.Namespace))
 		case err != nil:
 			return "", fmt.Errorf("reading TriggerAuthentication %s: %w", ref.Name, err)
 		default:
-			authVersions[ta.Name] = ta.ResourceVersion
+			// The versions of the Secrets it reads that changed since ebb started (secrets.go).
+			v := ta.ResourceVersion
+			for _, name := range secretNames(ta) {
+				v += "," + r.secrets.version(sc.Namespace, name)
+			}
+			authVersions[ta.Name] = v
 		}
 	}
 	if len(errs) > 0 {
-		return "", &triggerError{Reason: ReasonAuthenticationNotFound, Err: errors.Join(errs...)}
+		return "", &triggerError{Reason: reason, Err: errors.Join(errs...)}
 	}
 	raw, err := json.Marshal(struct {
 		Triggers   []ebbv1.Trigger

@@ -47,7 +47,8 @@ var controllerGrants = []grant{
 	{"", "autoscaling", "horizontalpodautoscalers", "update", "not called today (apply patches)"},
 	{"", "*", "*/scale", "get update", "getScale and setScale: activation through /scale of any kind"},
 	{"", "*", "*/scale", "patch", "not called today (setScale updates)"},
-	{"", "", "secrets", "get", "triggers.go: APIReader.Get, uncached, so no list or watch"},
+	{"", "", "secrets", "get", "auth.go: APIReader.Get, uncached"},
+	{"", "", "secrets", "list watch", "secrets.go: the metadata-only watch that notices a changed Secret"},
 	{"", "events.k8s.io", "events", "create patch", "the events.k8s.io recorder (mgr.GetEventRecorder)"},
 	{"", "events.k8s.io", "events", "update", "not called by the events.k8s.io recorder today"},
 	{"ebb-system", "coordination.k8s.io", "leases", "get create update", "leader election's lease lock"},
@@ -240,7 +241,7 @@ func TestInstall(t *testing.T) {
 		{"hpa-lists-external-metrics", hpaSA, authorizationv1.ResourceAttributes{Namespace: "shop", Group: "external.metrics.k8s.io", Resource: "s0-lag", Verb: "list"}, true},
 		// What ebb must not do.
 		{"no-foreign-lease", ebbSA, authorizationv1.ResourceAttributes{Namespace: "kube-system", Group: "coordination.k8s.io", Resource: "leases", Name: "kube-controller-manager", Verb: "update"}, false},
-		{"no-secret-list", ebbSA, authorizationv1.ResourceAttributes{Namespace: "shop", Resource: "secrets", Verb: "list"}, false},
+		{"watch-secrets", ebbSA, authorizationv1.ResourceAttributes{Resource: "secrets", Verb: "watch"}, true},
 		{"no-deployment-update", ebbSA, authorizationv1.ResourceAttributes{Namespace: "shop", Group: "apps", Resource: "deployments", Verb: "update"}, false},
 		{"no-scaledconsumer-update", ebbSA, authorizationv1.ResourceAttributes{Namespace: "shop", Group: "ebb.dev", Resource: "scaledconsumers", Verb: "update"}, false},
 	} {

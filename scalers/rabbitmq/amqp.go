@@ -65,9 +65,11 @@ func newAMQPServer(key, url, vhost, connName string, tc *tls.Config) *amqpServer
 }
 
 // connection returns the open connection, dialing when there is none and the backoff allows. The dial
-// runs on its own, bounded by dialTimeout rather than by ctx: RabbitMQ answers a wrong password only after
-// 3 s (it closes the connection without a word, after a delay), longer than a short polling interval's
-// deadline, and the attempt's outcome is kept for the next sample to report.
+// runs on its own, bounded by dialTimeout rather than by ctx, and the attempt's outcome is kept for the
+// next sample to report: a slow server may take longer than a short polling interval's deadline. A refused
+// login is answered at once (see handshake.go). When the deadline passes during a dial that follows a
+// failed one, the sample reports the last attempt's error (a wrong password stays a wrong password while
+// the next attempt is under way) rather than "no answer".
 func (a *amqpServer) connection(ctx context.Context, dialTimeout time.Duration) (*amqp.Connection, error) {
 	a.mu.Lock()
 	if a.closed {
@@ -94,6 +96,12 @@ func (a *amqpServer) connection(ctx context.Context, dialTimeout time.Duration) 
 	select {
 	case <-dialing:
 	case <-ctx.Done():
+		a.mu.Lock()
+		last := a.dialErr
+		a.mu.Unlock()
+		if last != nil && !errors.Is(last, ErrUnreachable) {
+			return nil, fmt.Errorf("%w (the last connection attempt's error; a new attempt is under way)", last)
+		}
 		return nil, fmt.Errorf("%w: connecting: no answer before the sample's deadline; the attempt goes on for up to %s: %w", ErrUnreachable, dialTimeout, ctx.Err())
 	}
 	a.mu.Lock()
@@ -107,15 +115,18 @@ func (a *amqpServer) connection(ctx context.Context, dialTimeout time.Duration) 
 // dial opens a connection and records the outcome; it closes done when finished.
 func (a *amqpServer) dial(done chan struct{}, timeout time.Duration) {
 	cfg := amqp.Config{
-		Vhost:           a.vhost,
-		TLSClientConfig: a.tls,
-		Dial:            amqp.DefaultDial(timeout),
-		Properties:      amqp.NewConnectionProperties(),
-		ChannelMax:      amqpMaxChannels + 4,
+		Vhost:      a.vhost,
+		Dial:       dialer(timeout, a.tls),
+		Properties: amqp.NewConnectionProperties(),
+		ChannelMax: amqpMaxChannels + 4,
 	}
 	cfg.Properties.SetClientConnectionName(a.connName)
 	start := time.Now()
-	conn, err := amqp.DialConfig(a.url, cfg)
+	url, err := plainURL(a.url)
+	var conn *amqp.Connection
+	if err == nil {
+		conn, err = amqp.DialConfig(url, cfg)
+	}
 	a.observed("connection.open", start, err)
 
 	a.mu.Lock()
