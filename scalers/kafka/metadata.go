@@ -75,6 +75,10 @@ type deadLetterMetadata struct {
 	Topic string `ebb:"topic,optional"`
 }
 
+// maxListedPartitions bounds the partitions a partitionLimitation lists, repeats counted: twice the
+// largest range it takes.
+const maxListedPartitions = 1 << 17
+
 // partitionSet is a partitionLimitation: "1,2,10-12" is partitions 1, 2, 10, 11 and 12.
 type partitionSet []int32
 
@@ -99,6 +103,11 @@ func (p *partitionSet) UnmarshalText(b []byte) error {
 			if b-a > 1<<16 {
 				return fmt.Errorf("range %q is larger than any topic", item)
 			}
+		}
+		// Each range is bounded, but a list of them is not: bound what the list adds up to (repeats
+		// counted), so a few kilobytes of metadata cannot cost gigabytes.
+		if len(out)+int(b-a+1) > maxListedPartitions {
+			return fmt.Errorf("lists more than %d partitions (repeats counted), more than any topic has", maxListedPartitions)
 		}
 		for i := a; i <= b; i++ {
 			out = append(out, int32(i))

@@ -159,6 +159,8 @@ func TestNewRejects(t *testing.T) {
 		{name: "partition-negative", metadata: base("topic", "t", "partitionLimitation", "-1"), wantKeys: []string{"partitionLimitation"}, wantWords: []string{`"-1"`, "partition number"}},
 		{name: "partition-word", metadata: base("topic", "t", "partitionLimitation", "1,two"), wantKeys: []string{"partitionLimitation"}, wantWords: []string{`"two"`, "partition number"}},
 		{name: "partition-range-huge", metadata: base("topic", "t", "partitionLimitation", "0-100000"), wantKeys: []string{"partitionLimitation"}, wantWords: []string{"larger than any topic"}},
+		// Ranges that each pass but together list millions (a few bytes each would otherwise cost megabytes).
+		{name: "partition-ranges-huge", metadata: base("topic", "t", "partitionLimitation", strings.Repeat("0-65536,", 30)), wantKeys: []string{"partitionLimitation"}, wantWords: []string{"more than", "partitions"}},
 
 		// Contradictory combinations: the message names both keys.
 		{name: "partition-limitation-without-topic", metadata: base("partitionLimitation", "1"), wantKeys: []string{"partitionLimitation", "topic"}},
