@@ -54,7 +54,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("name=x\ntarget=NaN", "")
 	f.Add("name=x\ntarget=+Inf\nratio=-0", "")
 	f.Add("name=x\nratio=1e309\ncount=101\nsize=70000\nwait=1h", "")
-	f.Add("nmae=x\npassword=inMetadata!", "tls=enable\ncert=CERTDATA")
+	f.Add("Name=x\npassword=inMetadata!", "tls=enable\ncert=CERTDATA")
 	f.Add("name= \nmode=d\nports=1,x\nword=a1", "ca=-----BEGIN CERTIFICATE-----\nunknown=v")
 	f.Add("", "")
 	f.Fuzz(func(t *testing.T, md, auth string) {
