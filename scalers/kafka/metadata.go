@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,9 +19,19 @@ type Connection struct {
 	scalers.TLS
 }
 
-// Validate checks what sasl and tls say about the other keys; each message names its keys.
+// Validate checks the broker addresses, and what sasl and tls say about the other keys; each message
+// names its keys.
 func (c *Connection) Validate() error {
 	var errs []*scalers.FieldError
+	for _, s := range c.BootstrapServers {
+		if !isHostPort(s) {
+			shown := s
+			if i := strings.LastIndex(s, "@"); i >= 0 {
+				shown = "..." + s[i:] // what is before an @ may be a password
+			}
+			errs = append(errs, &scalers.FieldError{Key: "bootstrapServers", Msg: fmt.Sprintf("%q is not host:port, such as kafka-0.kafka:9092 (no scheme, and credentials go in a TriggerAuthentication with sasl)", shown)})
+		}
+	}
 	if c.SASL != "none" && (c.Username == "" || c.Password == "") {
 		errs = append(errs, &scalers.FieldError{Key: "sasl", Msg: fmt.Sprintf("sasl %s needs username and password (password from a TriggerAuthentication)", c.SASL)})
 	}
@@ -31,6 +42,20 @@ func (c *Connection) Validate() error {
 		errs = append(errs, &scalers.FieldError{Key: "tls", Msg: scalers.KeysAre(set) + " set but tls is disable; set tls: enable"})
 	}
 	return scalers.JoinFieldErrors(errs)
+}
+
+// isHostPort reports whether s is a broker address: host:port, [ipv6]:port, or a host alone (the client
+// then uses port 9092), with a port from 1 to 65535 and no scheme, path or user info.
+func isHostPort(s string) bool {
+	if strings.ContainsAny(s, "@/ ") {
+		return false
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return !strings.Contains(s, ":") && s != ""
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535 && host != ""
 }
 
 // metadata is the trigger's configuration, parsed by scalers.Parse. Names and defaults are KEDA's.
