@@ -70,6 +70,14 @@ func FuzzTriggerTypes(f *testing.F) {
 			})
 			return
 		}
+		// A broker address in metadata carries no password: metadata is not secret.
+		for _, k := range addressKeys {
+			for item := range strings.SplitSeq(metadata[k], ",") {
+				if pw := urlPassword(strings.TrimSpace(item)); pw != "" {
+					t.Fatalf("%s: accepted %s %q, with a password in metadata", row.Name, k, metadata[k])
+				}
+			}
+		}
 		if !deadLetter && len(metrics) == 0 {
 			t.Fatalf("%s: a trigger that serves no metric", row.Name)
 		}
@@ -97,10 +105,30 @@ var seeds = []struct {
 	{2, false, "natsServerURL=nats://nats:4222\nstream=orders\nconsumer=workers\nlagThreshold=10", "username=u\npassword=pw-secret-1"},
 	{2, false, "natsServerMonitoringEndpoint=nats:8222\nstream=orders\nconsumer=workers\naccount=$G\nuseHttps=true", ""},
 	{2, true, "natsServerURL=tls://nats:4222\nstream=dlq", "nkeySeed=SUAPLACEHOLDERSEED"},
+	{1, false, "bootstrapServers=u:p4ssw0rd@kafka:9092\nconsumerGroup=g", ""},
+	{2, false, "natsServerMonitoringEndpoint=u:p4ssw0rd@nats:8222\nstream=orders\nconsumer=workers", ""},
 	{3, false, "host=amqp://rabbitmq:5672/vhost\nqueueName=orders\nmode=QueueLength\nvalue=20", "username=guest\npassword=guest-secret"},
 	{3, false, "host=http://rabbitmq:15672/prefix/%2F\nqueueName=^orders-.*$\nuseRegex=true\noperation=max\nmode=MessageRate\nvalue=2.5\ntimeout=5s\npageSize=100", ""},
 	{3, false, "queueName=orders", "host=amqps://u:p4ssw0rd@rabbitmq:5671/%2f"},
 	{3, true, "queueName=work.dlq", "host=https://u:p4ssw0rd@rabbitmq:15671/"},
+}
+
+// addressKeys are the keys that name brokers, which would carry a password as URL user info.
+var addressKeys = []string{"bootstrapServers", "host", "natsServerURL", "natsServerMonitoringEndpoint"}
+
+// urlPassword is the password in s read as a URL, or as one without its scheme ("u:p@host:port").
+func urlPassword(s string) string {
+	if !strings.Contains(s, "@") {
+		return ""
+	}
+	for _, try := range []string{s, "x://" + s} {
+		if u, err := url.Parse(try); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok && pw != "" {
+				return pw
+			}
+		}
+	}
+	return ""
 }
 
 // closeType closes a trigger type's clients, as the controller does at shutdown.
