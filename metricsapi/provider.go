@@ -3,6 +3,7 @@ package metricsapi
 import (
 	"context"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,8 +79,11 @@ func NewProviderWithOptions(st *metricstore.Store, opts Options) *Provider {
 func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, sel labels.Selector, info provider.ExternalMetricInfo) (*external_metrics.ExternalMetricValueList, error) {
 	start := p.clock.Now()
 	list, code, err := p.externalMetric(ctx, start, namespace, sel, info.Metric)
-	p.metrics.requests.WithLabelValues(info.Metric, code).Inc()
-	p.metrics.requestDuration.WithLabelValues(info.Metric).Observe(p.clock.Since(start).Seconds())
+	// The name comes from the request's path, which may be any bytes; a Prometheus label value must be
+	// UTF-8 (WithLabelValues panics otherwise).
+	label := strings.ToValidUTF8(info.Metric, "\uFFFD")
+	p.metrics.requests.WithLabelValues(label, code).Inc()
+	p.metrics.requestDuration.WithLabelValues(label).Observe(p.clock.Since(start).Seconds())
 	return list, err
 }
 
