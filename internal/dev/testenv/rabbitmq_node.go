@@ -58,8 +58,8 @@ func StartRabbitMQNode(t testing.TB) *RabbitMQNode {
 	}
 	conf := filepath.Join(dir, "rabbitmq.conf")
 	files := map[string]string{
-		conf: fmt.Sprintf("listeners.tcp.1 = 127.0.0.1:%d\ndisk_free_limit.absolute = 10MB\n", port),
-		filepath.Join(dir, "enabled_plugins"): "[].\n",
+		conf:                                    fmt.Sprintf("listeners.tcp.1 = 127.0.0.1:%d\ndisk_free_limit.absolute = 10MB\n", port),
+		filepath.Join(dir, "enabled_plugins"):   "[].\n",
 		filepath.Join(dir, "rabbitmq-env.conf"): "",
 	}
 	for name, body := range files {
