@@ -80,7 +80,9 @@ func StartRabbitMQNode(t testing.TB) *RabbitMQNode {
 		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
 		"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
 		"RABBITMQ_LOGS=-",
-		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}",
+		// Distribution on loopback only; schedulers that sleep when idle rather than spin, which on a
+		// small shared machine leaves the CPU to the rest of the test.
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none",
 		"ERL_EPMD_ADDRESS=127.0.0.1",
 		// The script then execs the Erlang VM rather than waiting on it in a shell, so the process the
 		// test holds is the server itself: SIGTERM stops it cleanly and Pdeathsig reaches it.
