@@ -215,7 +215,7 @@ func nextOf(in Input, e *Explanation) Next {
 		if strings.Contains(e.StateMessage, "holds the target") {
 			return Next{Actor: "ebb", Action: "holds until every trigger reads zero without errors, then waits out the cooldown"}
 		}
-		return Next{Actor: "ebb", Action: fmt.Sprintf("scales the target to %d when the cooldown ends, unless a trigger becomes active first", level), Replicas: ptr(level), At: e.CooldownUntil}
+		return Next{Actor: "ebb", Action: fmt.Sprintf("scales the target to %d, unless a trigger becomes active first", level), Replicas: ptr(level), At: e.CooldownUntil}
 	case StateIdle:
 		if _, parks := idleLevel(e.Spec); !parks {
 			return Next{Actor: "hpa", Action: fmt.Sprintf("holds minReplicas=%d until a trigger asks for more", e.Spec.MinReplicas), Replicas: ptr(e.Spec.MinReplicas)}
@@ -244,5 +244,5 @@ func nextOf(in Input, e *Explanation) Next {
 			return Next{Actor: "hpa", Action: fmt.Sprintf("scales down to %d once its scale-down stabilization window has passed", want), Replicas: ptr(want)}
 		}
 	}
-	return Next{Actor: "hpa", Action: fmt.Sprintf("holds %d while the backlog asks for it; when no trigger is active, ebb's cooldown (%s) starts", current, e.Spec.CooldownPeriod), Replicas: ptr(current)}
+	return Next{Actor: "hpa", Action: fmt.Sprintf("holds %d (%s) while the backlog asks for it; when no trigger is active, ebb's cooldown (%s) starts", current, e.BoundBy, e.Spec.CooldownPeriod), Replicas: ptr(current)}
 }

@@ -13,7 +13,7 @@ func Text(w io.Writer, e Explanation) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ScaledConsumer %s/%s at %s\n", e.Namespace, e.Name, e.Time.Format(time.RFC3339))
 	t := e.Target
-	fmt.Fprintf(&b, "Target:    %s %s: %s replicas", t.Kind, t.Name, num(t.Replicas))
+	fmt.Fprintf(&b, "Target:    %s %s, replicas %s", t.Kind, t.Name, num(t.Replicas))
 	if t.CurrentReplicas != nil && t.Replicas != nil && *t.CurrentReplicas != *t.Replicas {
 		fmt.Fprintf(&b, " (%d now)", *t.CurrentReplicas)
 	}
@@ -36,11 +36,12 @@ func Text(w io.Writer, e Explanation) error {
 	} else {
 		b.WriteString("HPA:       none\n")
 	}
-	fmt.Fprintf(&b, "Next:      %s %s", e.Next.Actor, e.Next.Action)
+	b.WriteString("Next:      ")
 	if e.Next.At != nil {
-		fmt.Fprintf(&b, " at %s (%s)", e.Next.At.Format(time.RFC3339), until(e.Time, *e.Next.At))
+		fmt.Fprintf(&b, "at %s (%s), ", e.Next.At.Format(time.RFC3339), until(e.Time, *e.Next.At))
 	}
-	b.WriteString("\n\nTriggers:\n")
+	fmt.Fprintf(&b, "%s %s\n", e.Next.Actor, e.Next.Action)
+	b.WriteString("\nTriggers:\n")
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NAME\tTYPE\tMETRIC\tVALUE\tREAD\tTARGET\tASKS\tACTIVE\tLAST ERROR")
 	for _, tr := range e.Triggers {
@@ -151,12 +152,7 @@ func until(now, t time.Time) string {
 	return "in " + roundAge(d)
 }
 
-func roundAge(d time.Duration) string {
-	if d < time.Minute {
-		return d.Round(time.Second).String()
-	}
-	return d.Round(time.Second).String()
-}
+func roundAge(d time.Duration) string { return d.Round(time.Second).String() }
 
 func oneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
