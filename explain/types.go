@@ -108,9 +108,9 @@ type Target struct {
 
 // Spec is the part of the ScaledConsumer's spec that bounds scaling, defaults filled in.
 type Spec struct {
-	MinReplicas           int32         `json:"minReplicas"`
-	MaxReplicas           int32         `json:"maxReplicas"`
-	IdleReplicas          *int32        `json:"idleReplicas,omitempty"`
+	MinReplicas  int32  `json:"minReplicas"`
+	MaxReplicas  int32  `json:"maxReplicas"`
+	IdleReplicas *int32 `json:"idleReplicas,omitempty"`
 	// The durations are Go durations ("5s", "5m0s").
 	PollingInterval       string `json:"pollingInterval"`
 	CooldownPeriod        string `json:"cooldownPeriod"`
