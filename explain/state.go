@@ -152,7 +152,10 @@ func limitsOf(in Input, e *Explanation) ([]Limit, string) {
 		}
 		return ls, bound
 	}
-	if c := h.condition(autoscalingv2.ScalingActive); c != nil && c.Status == string(metav1.ConditionFalse) && !atIdle {
+	// ScalingDisabled on a target above zero is the HPA's status from before ebb woke the target: it
+	// changes at the HPA's next sync.
+	if c := h.condition(autoscalingv2.ScalingActive); c != nil && c.Status == string(metav1.ConditionFalse) && !atIdle &&
+		(c.Reason != "ScalingDisabled" || e.Target.Replicas == nil || *e.Target.Replicas == 0) {
 		add(LimitHPAUnavailable, nil, true, fmt.Sprintf("the HPA is not computing (%s): %s", c.Reason, c.Message))
 	}
 	asked := int32(-1)
@@ -161,7 +164,7 @@ func limitsOf(in Input, e *Explanation) ([]Limit, string) {
 	}
 	if g := e.Guard; g != nil && g.Tripped {
 		held := h.MaxReplicas
-		add(LimitGuard, ptr(held), asked > held, fmt.Sprintf("the consumer-health guard holds the HPA's maxReplicas at %d (%s): %s", held, g.Reason, g.Message))
+		add(LimitGuard, ptr(held), asked > held, fmt.Sprintf("the consumer-health guard holds the HPA's maxReplicas at %d (%s; see Guard)", held, g.Reason))
 	}
 	add(LimitMaxReplicas, ptr(e.Spec.MaxReplicas), asked > h.MaxReplicas, fmt.Sprintf("spec.maxReplicas=%d", e.Spec.MaxReplicas))
 	for _, t := range e.Triggers {
@@ -173,6 +176,8 @@ func limitsOf(in Input, e *Explanation) ([]Limit, string) {
 	want := min(max(asked, h.MinReplicas), h.MaxReplicas)
 	limited := h.condition(autoscalingv2.ScalingLimited)
 	switch {
+	case bound != "":
+		// Idle, fallback or an HPA that cannot compute decided; the HPA's own numbers say nothing more.
 	case asked >= 0 && h.DesiredReplicas != want:
 		msg := fmt.Sprintf("the HPA wants %d where the triggers ask %d", h.DesiredReplicas, want)
 		switch {

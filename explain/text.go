@@ -15,7 +15,7 @@ func Text(w io.Writer, e Explanation) error {
 	t := e.Target
 	fmt.Fprintf(&b, "Target:    %s %s, replicas %s", t.Kind, t.Name, num(t.Replicas))
 	if t.CurrentReplicas != nil && t.Replicas != nil && *t.CurrentReplicas != *t.Replicas {
-		fmt.Fprintf(&b, " (%d now)", *t.CurrentReplicas)
+		fmt.Fprintf(&b, " (status.replicas %d)", *t.CurrentReplicas)
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "State:     %s: %s\n", e.State, e.StateMessage)
@@ -88,7 +88,7 @@ func Text(w io.Writer, e Explanation) error {
 		}
 		fmt.Fprintf(&b, "  %s %-14s %-5s %s\n", mark, l.Name, num(l.Replicas), l.Message)
 	}
-	if g := e.Guard; g != nil {
+	if g := e.Guard; g != nil && g.Status != "Unknown" {
 		fmt.Fprintf(&b, "\nGuard:     ConsumersHealthy=%s (%s)", g.Status, g.Reason)
 		if g.Tripped {
 			fmt.Fprintf(&b, ", holding scale-up at %s", num(g.HeldReplicas))

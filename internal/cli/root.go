@@ -37,7 +37,8 @@ const PluginName = "kubectl-ebb"
 // NewPluginCommand returns the command tree of `kubectl ebb`: the client-side commands (explain, version).
 func NewPluginCommand(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "kubectl ebb",
+		Use:           "kubectl-ebb",
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl ebb"},
 		Short:         "ebb's client-side commands as a kubectl plugin",
 		SilenceUsage:  true,
 		SilenceErrors: true,
