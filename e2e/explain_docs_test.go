@@ -46,12 +46,19 @@ func normalize(s string) string {
 	return spaces.ReplaceAllString(s, " ")
 }
 
-// decisionLines are the lines of a text output that state the decision.
+// decisionLines are the parts of a text output that state the decision: the state, the "Decided by"
+// line and the binding limit with its replicas (not the messages, which carry ports and counts).
 func decisionLines(s string) string {
 	var out []string
 	for _, l := range strings.Split(normalize(s), "\n") {
-		if strings.HasPrefix(l, "State:") || strings.HasPrefix(l, "Decided by:") || strings.HasPrefix(l, " * ") {
+		f := strings.Fields(l)
+		switch {
+		case strings.HasPrefix(l, "State:") && len(f) >= 2:
+			out = append(out, "State: "+strings.TrimSuffix(f[1], ":"))
+		case strings.HasPrefix(l, "Decided by:"):
 			out = append(out, l)
+		case strings.HasPrefix(l, " * ") && len(f) >= 3:
+			out = append(out, strings.Join(f[:3], " "))
 		}
 	}
 	return strings.Join(out, "\n")
