@@ -18,6 +18,7 @@ var update = flag.Bool("update", false, "rewrite generated files (testdata/expla
 var explainStates = []struct{ name, title string }{
 	{"active", "Active: the triggers size the target"},
 	{"capped", "Active, bound by maxReplicas"},
+	{"partitions", "Active, bound by the Kafka partition cap"},
 	{"cooling-down", "Cooling down"},
 	{"idle", "Idle at zero"},
 	{"fallback", "Fallback: the broker is down"},

@@ -201,6 +201,31 @@ func TestExplain(t *testing.T) {
 		},
 		lines: []string{"Decided by: maxReplicas (the triggers ask for 100)", "* maxReplicas"},
 	}, {
+		name: "partitions",
+		sc:   "partitions",
+		setup: func(x *explainEnv) {
+			// 100 records of lag at 10 per replica on a 3-partition topic: the trigger asks for 3, not 10.
+			k, err := devkafka.Start(devkafka.Config{Brokers: 1, Topics: map[string]int32{"orders": 3}, NoAutoCreateTopics: true})
+			if err != nil {
+				x.t.Fatal(err)
+			}
+			x.t.Cleanup(k.Close)
+			b := newKafkaBacklog(x.t, k)
+			b.partitions = 3
+			b.set(x.t, 100)
+			x.consumer("partitions", 0, nil, b.trigger())
+		},
+		check: func(e explain.Explanation) string {
+			if why := checkState(e, explain.StateActive, explain.LimitPartitions, 3); why != "" {
+				return why
+			}
+			if e.Asked == nil || *e.Asked != 3 || e.HPA == nil || e.HPA.DesiredReplicas != 3 {
+				return fmt.Sprintf("asked %v, HPA %+v; want 3 (the partitions)", e.Asked, e.HPA)
+			}
+			return ""
+		},
+		lines: []string{"Decided by: partitions (the triggers ask for 3)", "lag capped at 3 partitions x lagThreshold 10 = 30"},
+	}, {
 		name: "cooling-down",
 		sc:   "cooling",
 		setup: func(x *explainEnv) {

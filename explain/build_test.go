@@ -105,6 +105,14 @@ func TestBuild(t *testing.T) {
 		in:   func() Input { return fixture(5, "1k", true) },
 		want: summary{State: StateActive, BoundBy: LimitMaxReplicas, Asked: ptr(int32(100)), NextActor: "hpa", NextTo: ptr(int32(5))},
 	}, {
+		name: "active-capped-by-kafka-partitions",
+		in: func() Input {
+			in := fixture(3, "30", true)
+			in.ScaledConsumer.Status.Triggers[0].Message = "lag capped at 3 partitions x lagThreshold 10 = 30 (the HPA never asks for more replicas than partitions; allowIdleConsumers lifts the cap)"
+			return in
+		},
+		want: summary{State: StateActive, BoundBy: LimitPartitions, Asked: ptr(int32(3)), NextActor: "hpa", NextTo: ptr(int32(3))},
+	}, {
 		name: "active-hpa-about-to-scale",
 		in: func() Input {
 			in := fixture(2, "35", true)

@@ -168,7 +168,8 @@ func limitsOf(in Input, e *Explanation) ([]Limit, string) {
 	}
 	add(LimitMaxReplicas, ptr(e.Spec.MaxReplicas), asked > h.MaxReplicas, fmt.Sprintf("spec.maxReplicas=%d", e.Spec.MaxReplicas))
 	for _, t := range e.Triggers {
-		if t.Type == "kafka" && strings.Contains(t.Message, "partition") && t.Asked != nil && *t.Asked == asked {
+		// The kafka trigger says in its status message when it capped the lag (scalers/kafka).
+		if t.Type == "kafka" && strings.HasPrefix(t.Message, "lag capped at ") && t.Asked != nil && *t.Asked == asked {
 			add(LimitPartitions, t.Asked, asked <= h.MaxReplicas, fmt.Sprintf("trigger %s: %s", t.Name, t.Message))
 		}
 	}
