@@ -2,6 +2,8 @@ package explain
 
 import (
 	"bytes"
+	"flag"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -199,6 +201,33 @@ func TestBuild(t *testing.T) {
 		},
 		want: summary{State: StateCoolingDown, BoundBy: LimitMinReplicas, Asked: ptr(int32(0)), Cooldown: &cooldownEnd, NextActor: "ebb"},
 	}, {
+		name: "parked-at-idleReplicas",
+		in: func() Input {
+			in := fixture(1, "0", false)
+			in.ScaledConsumer.Spec.MinReplicas = ptr(int32(2))
+			in.ScaledConsumer.Spec.IdleReplicas = ptr(int32(1))
+			in.HPA = nil // ebb removes the HPA while parked
+			return in
+		},
+		want: summary{State: StateIdle, BoundBy: LimitIdle, NextActor: "ebb", NextTo: ptr(int32(2))},
+	}, {
+		name: "not-ready",
+		in: func() Input {
+			in := fixture(0, "0", false)
+			in.ScaledConsumer.Status.Conditions[0] = cond(ebbv1.ConditionReady, metav1.ConditionFalse, "TargetNotFound", "Deployment consumer not found in namespace shop")
+			in.HPA, in.Scale, in.ScaleError = nil, nil, `deployments.apps "consumer" not found`
+			return in
+		},
+		want: summary{State: StateNotReady, BoundBy: LimitNotReady, NextActor: "user"},
+	}, {
+		name: "waiting-for-first-sample",
+		in: func() Input {
+			in := fixture(1, "0", false)
+			in.ScaledConsumer.Status.Conditions[2] = cond(ebbv1.ConditionActive, metav1.ConditionUnknown, "NotSampled", "waiting for the first sample of every trigger")
+			return in
+		},
+		want: summary{State: StateWaiting, BoundBy: LimitMinReplicas, Asked: ptr(int32(0)), NextActor: "ebb"},
+	}, {
 		name: "value-from-hpa-status-when-metrics-api-fails",
 		in: func() Input {
 			in := fixture(4, "35", true)
@@ -238,3 +267,30 @@ func TestMath(t *testing.T) {
 		t.Errorf("metric (-got +want):\n%s", diff)
 	}
 }
+
+// The JSON form is an interface for tools: a field renamed or removed fails this test. Regenerate with
+// go test ./explain -run TestJSONFormat -update after adding a field.
+func TestJSONFormat(t *testing.T) {
+	in := fixture(5, "1k", true)
+	in.ScaledConsumer.Spec.Fallback = &ebbv1.Fallback{FailureThreshold: 3, Replicas: 2}
+	var buf bytes.Buffer
+	if err := JSON(&buf, Build(in)); err != nil {
+		t.Fatal(err)
+	}
+	got := buf.Bytes()
+	const path = "testdata/active.json"
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(got), string(want)); diff != "" {
+		t.Errorf("JSON (-got +want):\n%s", diff)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/active.json")

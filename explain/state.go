@@ -132,6 +132,9 @@ func limitsOf(in Input, e *Explanation) ([]Limit, string) {
 	case StatePinned, StatePaused:
 		add(LimitPaused, e.Target.Replicas, true, e.StateMessage)
 		return ls, bound
+	case StateNotReady:
+		add(LimitNotReady, e.Target.Replicas, true, e.StateMessage)
+		return ls, bound
 	}
 	h := e.HPA
 	level, parks := idleLevel(e.Spec)

@@ -1,12 +1,21 @@
 package explain
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 )
+
+// JSON writes e as indented JSON, the form of `ebb explain -o json` (Format).
+func JSON(w io.Writer, e Explanation) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(e)
+}
 
 // Text writes e for a person: one screen, the decision first.
 func Text(w io.Writer, e Explanation) error {

@@ -37,6 +37,7 @@ const (
 	LimitGuard          = "guard"          // the consumer-health guard holds the HPA's maxReplicas
 	LimitFallback       = "fallback"       // failing triggers serve fallback.replicas x target
 	LimitPaused         = "paused"         // a pause annotation: no HPA
+	LimitNotReady       = "notReady"       // the ScaledConsumer does not work (Ready=False): ebb does not scale
 	LimitIdle           = "idle"           // ebb parked the target at zero or idleReplicas
 	LimitPartitions     = "partitions"     // a Kafka trigger capped its lag at partitions x lagThreshold
 	LimitHPABehavior    = "hpaBehavior"    // the HPA's behavior (rate limits, stabilization window)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -55,9 +54,7 @@ Installed as kubectl-ebb on PATH (a link to the ebb binary), it is also "kubectl
 			}
 			e := explain.Build(in)
 			if f.output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(e)
+				return explain.JSON(cmd.OutOrStdout(), e)
 			}
 			return explain.Text(cmd.OutOrStdout(), e)
 		},
