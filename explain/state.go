@@ -65,7 +65,17 @@ func stateOf(in Input, e *Explanation) (State, string, *time.Time) {
 	case active == nil || active.Status == metav1.ConditionUnknown:
 		return StateWaiting, "waiting for the first sample of every trigger", nil
 	case active.Status == metav1.ConditionTrue:
-		return StateActive, active.Message, nil
+		// Named from the triggers' status, not the condition's message, whose numbers may be older.
+		var names []string
+		for _, t := range e.Triggers {
+			if t.Active {
+				names = append(names, t.Name)
+			}
+		}
+		if len(names) == 0 {
+			return StateActive, active.Message, nil
+		}
+		return StateActive, "above its activation threshold: trigger " + strings.Join(names, ", trigger "), nil
 	}
 	level, parks := idleLevel(e.Spec)
 	replicas := int32(-1)
