@@ -201,6 +201,16 @@ func TestBuild(t *testing.T) {
 		},
 		want: summary{State: StateCoolingDown, BoundBy: LimitMinReplicas, Asked: ptr(int32(0)), Cooldown: &cooldownEnd, NextActor: "ebb"},
 	}, {
+		name: "hpa-cannot-read-the-metric",
+		in: func() Input {
+			in := fixture(2, "35", true)
+			in.HPA.Status.DesiredReplicas = 2
+			in.HPA.Status.Conditions = []autoscalingv2.HorizontalPodAutoscalerCondition{{Type: autoscalingv2.ScalingActive, Status: corev1.ConditionFalse,
+				Reason: "FailedGetExternalMetric", Message: "the HPA was unable to compute the replica count"}}
+			return in
+		},
+		want: summary{State: StateActive, BoundBy: LimitHPAUnavailable, Asked: ptr(int32(4)), NextActor: "hpa", NextTo: ptr(int32(2))},
+	}, {
 		name: "parked-at-idleReplicas",
 		in: func() Input {
 			in := fixture(1, "0", false)

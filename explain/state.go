@@ -254,6 +254,9 @@ func nextOf(in Input, e *Explanation) Next {
 	if g := e.Guard; g != nil && g.Tripped && e.BoundBy == LimitGuard {
 		return Next{Actor: "ebb", Action: fmt.Sprintf("keeps scale-up held at %d until the consumers are healthy for the guard's releaseAfter; scaling down stays possible", h.MaxReplicas), Replicas: ptr(h.MaxReplicas)}
 	}
+	if e.BoundBy == LimitHPAUnavailable {
+		return Next{Actor: "hpa", Action: fmt.Sprintf("keeps %d until it can compute again (its ScalingActive condition says why)", current), Replicas: ptr(current)}
+	}
 	if h.DesiredReplicas != current && h.DesiredReplicas > 0 {
 		return Next{Actor: "hpa", Action: fmt.Sprintf("scales the target from %d to %d (%s)", current, h.DesiredReplicas, e.BoundBy), Replicas: ptr(h.DesiredReplicas)}
 	}
