@@ -77,8 +77,8 @@ func FuzzResolveAuth(f *testing.F) {
 			return
 		}
 		var te *triggerError
-		if !errors.As(err, &te) || te.Reason != ReasonAuthenticationNotFound {
-			t.Fatalf("error %q (%T) is not an %s trigger error", err, err, ReasonAuthenticationNotFound)
+		if !errors.As(err, &te) || (te.Reason != ReasonAuthenticationNotFound && te.Reason != ReasonInvalidAuthentication) {
+			t.Fatalf("error %q (%T) is not an %s or %s trigger error", err, err, ReasonAuthenticationNotFound, ReasonInvalidAuthentication)
 		}
 		msg := err.Error()
 		if !strings.Contains(msg, `"`+name+`"`) || !strings.Contains(msg, "parameter") || !strings.Contains(msg, "Secret") {
