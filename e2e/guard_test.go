@@ -174,6 +174,16 @@ func (rc *rabbitConsumers) consume(ctx context.Context, t *testing.T) {
 		}
 		return
 	}
+	// Keep reading deliveries until the channel is closed: amqp091-go hands every frame of the connection
+	// to its consumers in turn, so a delivery nobody takes would stop the channel's close-ok (and every
+	// other channel's frames) from arriving, and the deferred Close above would wait forever. Seen: a
+	// scale-down and the test's end hung for 19 minutes.
+	defer func() {
+		go func() {
+			for range deliveries { //nolint:revive // drained, the deliveries are requeued at Close
+			}
+		}()
+	}()
 	for {
 		select {
 		case <-ctx.Done():

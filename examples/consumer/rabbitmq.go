@@ -67,7 +67,13 @@ func runRabbitMQ(ctx context.Context, cfg config, p *processor, out io.Writer) e
 			return err
 		}
 	}
-	// Unacked deliveries go back to the queue when the channel closes.
+	// Unacked deliveries go back to the queue when the channel closes. Deliveries are read until the
+	// consumer is gone: amqp091-go passes the connection's frames to consumers in turn, so one nobody took
+	// would hold back the cancel's answer and the channel's close.
+	go func() {
+		for range deliveries { //nolint:revive // drained; RabbitMQ requeues them when the channel closes
+		}
+	}()
 	_ = ch.Cancel(tag, false)
 	return nil
 }

@@ -147,7 +147,7 @@ func TestRunServesBothRoles(t *testing.T) {
 		t.Errorf("kubectl get --raw without a selector: err %v, output %s; want a Bad Request naming %s", err, out, ebbv1.ScaledConsumerLabel)
 	}
 	waitFor(t, 10*time.Second, "the request is not counted on /metrics", func() bool {
-		return p.metricValue(`ebb_metricsapi_requests_total{code="bad_request",metric="lag"}`) == "1"
+		return p.metricValue(`ebb_metricsapi_requests_total{code="bad_request",metric="_unknown"}`) == "1" // no ScaledConsumer serves "lag"
 	})
 	all := p.allMetrics()
 	if !strings.Contains(all, "ebb_hpa_apply_duration_seconds") {
