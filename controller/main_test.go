@@ -63,8 +63,9 @@ type harness struct {
 	user string
 	// wrap, when set, changes the controller's rest config (a transport that counts requests).
 	wrap func(*rest.Config)
-	// statusRefresh is the controller's StatusRefresh (newHarness: 200 ms).
-	statusRefresh time.Duration
+	// statusRefresh and recheck are the controller's StatusRefresh and Recheck (newHarness: 200 ms each, so
+	// that a decision the test moved the clock for is taken at once).
+	statusRefresh, recheck time.Duration
 }
 
 type harnessOption func(*harness)
@@ -73,7 +74,7 @@ type harnessOption func(*harness)
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
 	env := cluster.Env(t)
-	h := &harness{t: t, env: env, c: env.Client, src: scalertest.New(), store: metricstore.New(), clock: &shiftedClock{}, metrics: controller.NewMetrics(nil), statusRefresh: 200 * time.Millisecond}
+	h := &harness{t: t, env: env, c: env.Client, src: scalertest.New(), store: metricstore.New(), clock: &shiftedClock{}, metrics: controller.NewMetrics(nil), statusRefresh: 200 * time.Millisecond, recheck: 200 * time.Millisecond}
 	for _, o := range opts {
 		o(h)
 	}
@@ -126,6 +127,7 @@ func (h *harness) start() {
 		Clock:         h.clock,
 		Metrics:       h.metrics,
 		StatusRefresh: h.statusRefresh,
+		Recheck:       h.recheck,
 	})
 	if err != nil {
 		h.t.Fatal(err)

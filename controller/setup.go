@@ -48,8 +48,14 @@ type Options struct {
 	Metrics *Metrics
 	// MaxConcurrentReconciles defaults to 8.
 	MaxConcurrentReconciles int
-	// StatusRefresh bounds how often status is written when only trigger values changed; default 30 s.
+	// StatusRefresh bounds how often status is written when only numbers and texts changed (trigger
+	// values, messages, errors, failure counts, the guard's numbers); default 30 s. A trigger's
+	// lastPollTime alone is never a reason to write.
 	StatusRefresh time.Duration
+	// Recheck is how often a ScaledConsumer is reconciled when nothing it watches changed; default 5 min.
+	// Such a reconcile costs no API request while ebb keeps an HPA for the target; without one (paused,
+	// pinned, parked at idleReplicas) it reads the target's /scale.
+	Recheck time.Duration
 	// SkipNameValidation lets a process build this controller more than once (tests do).
 	SkipNameValidation bool
 }
@@ -64,6 +70,9 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(ctrlmetrics.Registry)
+	}
+	if opts.StatusRefresh <= 0 {
+		opts.StatusRefresh = 30 * time.Second
 	}
 	if opts.MaxConcurrentReconciles == 0 {
 		opts.MaxConcurrentReconciles = 8
@@ -106,6 +115,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 	}
 	p := newPoller(clock.RealClock{}, opts.Store, opts.Metrics, wakeFn)
 	p.stamps = opts.Clock
+	p.refresh = opts.StatusRefresh
 	if err := mgr.Add(p); err != nil {
 		return nil, err
 	}
@@ -126,6 +136,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		Recorder:      mgr.GetEventRecorder("ebb"),
 		Metrics:       opts.Metrics,
 		StatusRefresh: opts.StatusRefresh,
+		Recheck:       opts.Recheck,
 		secrets:       secrets,
 	}
 	c := mgr.GetClient()
@@ -168,7 +179,8 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		Named("scaledconsumer").
 		For(&ebbv1.ScaledConsumer{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&ebbv1.ScaledConsumer{}, sameTarget, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, sameTarget, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		// The HPA's status matters when it reports that its target's replicas changed (replicas.go).
+		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, sameTarget, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, hpaReplicasChanged))).
 		Watches(&ebbv1.TriggerAuthentication{}, byAuth).
 		WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(copts).
