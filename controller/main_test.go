@@ -66,6 +66,8 @@ type harness struct {
 	// statusRefresh and recheck are the controller's StatusRefresh and Recheck (newHarness: 200 ms each, so
 	// that a decision the test moved the clock for is taken at once).
 	statusRefresh, recheck time.Duration
+	// concurrency is the controller's MaxConcurrentReconciles (0: its default).
+	concurrency int
 }
 
 type harnessOption func(*harness)
@@ -128,6 +130,8 @@ func (h *harness) start() {
 		Metrics:       h.metrics,
 		StatusRefresh: h.statusRefresh,
 		Recheck:       h.recheck,
+
+		MaxConcurrentReconciles: h.concurrency,
 	})
 	if err != nil {
 		h.t.Fatal(err)

@@ -95,7 +95,7 @@ type poller struct {
 	stamps  clock.PassiveClock
 	store   *metricstore.Store
 	metrics *Metrics
-	notify  func(context.Context, types.NamespacedName)
+	notify  func(context.Context, types.NamespacedName, int)
 	// refresh is how long a change only of numbers and texts status shows (values, messages, errors,
 	// failure counts, the guard's numbers) waits before it wakes the controller: at most one such wake-up
 	// per refresh (0: every change wakes it).
@@ -125,8 +125,10 @@ type pollEntry struct {
 }
 
 // newPoller returns a poller writing to store; notify is called (from poll goroutines) when the controller
-// should look at a ScaledConsumer again. notify must return when its context ends, even if nobody listens.
-func newPoller(clk clock.Clock, store *metricstore.Store, m *Metrics, notify func(context.Context, types.NamespacedName)) *poller {
+// should look at a ScaledConsumer again, with the priority of that look (priorityWake for what ebb may act
+// on, priorityRoutine for numbers status shows). notify must return when its context ends, even if nobody
+// listens.
+func newPoller(clk clock.Clock, store *metricstore.Store, m *Metrics, notify func(context.Context, types.NamespacedName, int)) *poller {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &poller{clock: clk, store: store, metrics: m, notify: notify, base: ctx, cancel: cancel, entries: map[types.NamespacedName]*pollEntry{}}
 }
@@ -374,8 +376,11 @@ func (p *poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntr
 		e.pending, e.notified = false, now
 	}
 	e.mu.Unlock()
-	if wake {
-		p.notify(ctx, key)
+	switch {
+	case changed:
+		p.notify(ctx, key, priorityWake)
+	case wake:
+		p.notify(ctx, key, priorityRoutine)
 	}
 }
 

@@ -233,9 +233,10 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 	// Nothing needs a look before Recheck unless something changes: the poller reports changes of the
 	// triggers (status.go throttles fast-moving values), the watches those of the spec, the HPA and the
 	// authentication, and a cooldown asks for its end.
-	res := ctrl.Result{RequeueAfter: r.recheck()}
+	// The recheck is routine work; the end of a cooldown goes before it (priority.go).
+	res := ctrl.Result{RequeueAfter: r.recheck(), Priority: ptr(priorityRoutine)}
 	if act.RecheckAfter > 0 && act.RecheckAfter < res.RequeueAfter {
-		res.RequeueAfter = act.RecheckAfter
+		res.RequeueAfter, res.Priority = act.RecheckAfter, ptr(priorityWake)
 	}
 	if hpaErr != nil && !apierrors.IsInvalid(hpaErr) && !apierrors.IsForbidden(hpaErr) {
 		return res, hpaErr // transient: retried with backoff

@@ -103,13 +103,11 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		return nil, err
 	}
 
-	wake := make(chan event.GenericEvent, 1024)
-	wakeFn := func(ctx context.Context, key types.NamespacedName) {
-		sc := &ebbv1.ScaledConsumer{}
-		sc.Namespace, sc.Name = key.Namespace, key.Name
+	wake := make(chan event.TypedGenericEvent[wakeUp], 1024)
+	wakeFn := func(ctx context.Context, key types.NamespacedName, priority int) {
 		// The controller may stop listening first at shutdown; the poll's context ends then too.
 		select {
-		case wake <- event.GenericEvent{Object: sc}:
+		case wake <- event.TypedGenericEvent[wakeUp]{Object: wakeUp{key: key, priority: priority}}:
 		case <-ctx.Done():
 		}
 	}
@@ -123,7 +121,9 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controller: metadata client for the Secret watch: %w", err)
 	}
-	secrets := &secretWatch{meta: mc, c: mgr.GetClient(), wake: wakeFn}
+	secrets := &secretWatch{meta: mc, c: mgr.GetClient(), wake: func(ctx context.Context, key types.NamespacedName) {
+		wakeFn(ctx, key, priorityDefault)
+	}}
 	if err := mgr.Add(secrets); err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		// The HPA's status matters when it reports that its target's replicas changed (replicas.go).
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, sameTarget, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, hpaReplicasChanged))).
 		Watches(&ebbv1.TriggerAuthentication{}, byAuth).
-		WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(wake, enqueueWakeUp)).
 		WithOptions(copts).
 		Complete(r)
 	if err != nil {
