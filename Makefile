@@ -39,6 +39,10 @@ DEMO_FLAGS ?=
 build: ## Build bin/ebb.
 	go build -ldflags '$(LDFLAGS)' -o bin/ebb ./cmd/ebb
 
+.PHONY: kubectl-plugin
+kubectl-plugin: build ## Link bin/kubectl-ebb to bin/ebb: with it on PATH, kubectl ebb explain NAME -n NS works.
+	ln -sf ebb bin/kubectl-ebb
+
 .PHONY: image
 image: ## Build ebb's image, ghcr.io/ebbscale/ebb:$(VERSION), as bin/ebb-image.tar (docker load, ctr import, kind load).
 	go run ./hack/image $(IMAGE_FLAGS) --image ebb

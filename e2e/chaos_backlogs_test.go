@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/url"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -21,7 +20,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ebbv1 "github.com/ebbscale/ebb/api/v1alpha1"
-	"github.com/ebbscale/ebb/internal/dev/tcprelay"
 	"github.com/ebbscale/ebb/internal/dev/testenv"
 )
 
@@ -124,45 +122,35 @@ func (b *chaosKafka) set(ctx context.Context, n int64) error {
 	return err
 }
 
-// chaosRabbitMQ is a queue on the machine's RabbitMQ that ebb reaches through a relay of the test's own
-// (tcprelay): stopping the relay cuts every connection ebb has and refuses new ones, which is what ebb
-// sees of a stopped server, without stopping the server other tests share. The test itself sets the
-// backlog over a direct connection.
+// chaosRabbitMQ is a durable queue on a rabbitmq-server of the test's own (testenv.RabbitMQNode), which
+// the scenario stops with SIGTERM and starts again with the same data: the backlog, persistent messages,
+// must still be there. The test sets the backlog over a connection of its own, dialled again after a
+// restart.
 type chaosRabbitMQ struct {
-	queue, relayAddr string
+	node  *testenv.RabbitMQNode
+	queue string
 
-	mu    sync.Mutex
-	relay *tcprelay.Relay
+	mu    sync.Mutex // guards conn and ch, which set replaces after a restart
+	conn  *amqp.Connection
 	ch    *amqp.Channel
 	depth int64
 }
 
-// newChaosRabbitMQ declares the queue, starts the relay and creates, in ct's namespace, the Secret and
-// the TriggerAuthentication "rabbit" with the AMQP URL through the relay.
+// newChaosRabbitMQ starts the node, declares the queue and creates, in ct's namespace, the Secret and
+// the TriggerAuthentication "rabbit" with the node's AMQP URL.
 func newChaosRabbitMQ(t *testing.T, ct *chaosTarget) *chaosRabbitMQ {
 	t.Helper()
-	conn := testenv.DialRabbitMQ(t)
-	ch, err := conn.Channel()
+	b := &chaosRabbitMQ{node: testenv.StartRabbitMQNode(t), queue: testenv.UniqueName(t, "chaos")}
+	t.Cleanup(b.closeConn)
+	ch, err := b.channel()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &chaosRabbitMQ{queue: testenv.UniqueName(t, "chaos"), ch: ch}
-	if _, err := ch.QueueDeclare(b.queue, false, false, false, false, nil); err != nil {
+	if _, err := ch.QueueDeclare(b.queue, true, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = ch.QueueDelete(b.queue, false, false, false) })
-	u, err := url.Parse(testenv.RabbitMQURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.relay, err = tcprelay.Start("127.0.0.1:0", u.Host); err != nil {
-		t.Fatal(err)
-	}
-	b.relayAddr = b.relay.Addr()
-	t.Cleanup(b.stop)
-	u.Host = b.relayAddr
 	ctx := t.Context()
-	if err := ct.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "rabbit", Namespace: ct.ns}, StringData: map[string]string{"host": u.String()}}); err != nil {
+	if err := ct.c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "rabbit", Namespace: ct.ns}, StringData: map[string]string{"host": b.node.URL}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := ct.c.Create(ctx, &ebbv1.TriggerAuthentication{ObjectMeta: metav1.ObjectMeta{Name: "rabbit", Namespace: ct.ns},
@@ -172,30 +160,61 @@ func newChaosRabbitMQ(t *testing.T, ct *chaosTarget) *chaosRabbitMQ {
 	return b
 }
 
-// stop closes the relay and every connection through it.
-func (b *chaosRabbitMQ) stop() {
+// channel returns the test's channel, with publisher confirms, dialling the node again when the last
+// one was closed (by a stop).
+func (b *chaosRabbitMQ) channel() (*amqp.Channel, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.relay != nil {
-		_ = b.relay.Close()
-		b.relay = nil
+	if b.ch != nil && !b.ch.IsClosed() {
+		return b.ch, nil
+	}
+	if b.conn != nil {
+		_ = b.conn.Close()
+		b.conn = nil
+	}
+	conn, err := amqp.DialConfig(b.node.URL, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
+	if err != nil {
+		return nil, err
+	}
+	ch, err := conn.Channel()
+	if err == nil {
+		err = ch.Confirm(false)
+	}
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	b.conn, b.ch = conn, ch
+	return ch, nil
+}
+
+func (b *chaosRabbitMQ) closeConn() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn != nil {
+		_ = b.conn.Close()
+		b.conn, b.ch = nil, nil
 	}
 }
 
-// start listens again on the same address.
+// stop stops the server; every connection, ebb's too, is closed.
+func (b *chaosRabbitMQ) stop() { b.node.Stop() }
+
+// start starts the server again with the same data and checks that the backlog survived.
 func (b *chaosRabbitMQ) start(t *testing.T) {
 	t.Helper()
-	u, err := url.Parse(testenv.RabbitMQURL)
+	b.node.Start()
+	ch, err := b.channel()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("dialling the restarted server: %v", err)
 	}
-	r, err := tcprelay.Start(b.relayAddr, u.Host)
+	q, err := ch.QueueDeclarePassive(b.queue, true, false, false, false, nil)
 	if err != nil {
-		t.Fatalf("restarting the relay on %s: %v", b.relayAddr, err)
+		t.Fatalf("the durable queue after the restart: %v", err)
 	}
-	b.mu.Lock()
-	b.relay = r
-	b.mu.Unlock()
+	if int64(q.Messages) != b.depth {
+		t.Errorf("after the restart the queue holds %d messages, want the %d from before", q.Messages, b.depth)
+	}
 }
 
 func (b *chaosRabbitMQ) trigger() ebbv1.Trigger {
@@ -203,14 +222,29 @@ func (b *chaosRabbitMQ) trigger() ebbv1.Trigger {
 		Metadata: map[string]string{"queueName": b.queue, "mode": "QueueLength", "value": strconv.Itoa(chaosThreshold), "protocol": "amqp"}}
 }
 
+// set publishes persistent messages, each confirmed (so that it is on disk before a stop), or takes
+// messages off the queue, until it holds n.
 func (b *chaosRabbitMQ) set(ctx context.Context, n int64) error {
+	ch, err := b.channel()
+	if err != nil {
+		return err
+	}
 	for ; b.depth < n; b.depth++ {
-		if err := b.ch.PublishWithContext(ctx, "", b.queue, false, false, amqp.Publishing{Body: []byte("order")}); err != nil {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", b.queue, false, false,
+			amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte("order")})
+		if err != nil {
 			return err
+		}
+		ok, err := dc.WaitContext(ctx)
+		if err != nil {
+			return fmt.Errorf("publish to %s not confirmed: %w", b.queue, err)
+		}
+		if !ok {
+			return fmt.Errorf("publish to %s refused (nack)", b.queue)
 		}
 	}
 	for ; b.depth > n; b.depth-- {
-		_, ok, err := b.ch.Get(b.queue, true)
+		_, ok, err := ch.Get(b.queue, true)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"net/url"
 	"testing"
 	"time"
 
@@ -29,11 +28,6 @@ func TestChaosBrokerOutage(t *testing.T) {
 		return brokerFault{broker: b, down: b.stop, up: func() { b.start(t) }}
 	}
 	rabbitmq := func(t *testing.T, ct *chaosTarget) brokerFault {
-		u, err := url.Parse(testenv.RabbitMQURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		testenv.RequireTCP(t, "RabbitMQ", u.Host, "hack/ensure-rabbitmq.sh")
 		b := newChaosRabbitMQ(t, ct)
 		return brokerFault{broker: b, down: b.stop, up: func() { b.start(t) }}
 	}

@@ -3,6 +3,7 @@ package metricsapi
 import (
 	"context"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,9 +79,25 @@ func NewProviderWithOptions(st *metricstore.Store, opts Options) *Provider {
 func (p *Provider) GetExternalMetric(ctx context.Context, namespace string, sel labels.Selector, info provider.ExternalMetricInfo) (*external_metrics.ExternalMetricValueList, error) {
 	start := p.clock.Now()
 	list, code, err := p.externalMetric(ctx, start, namespace, sel, info.Metric)
-	p.metrics.requests.WithLabelValues(info.Metric, code).Inc()
-	p.metrics.requestDuration.WithLabelValues(info.Metric).Observe(p.clock.Since(start).Seconds())
+	label := p.metricLabel(info.Metric, code)
+	p.metrics.requests.WithLabelValues(label, code).Inc()
+	p.metrics.requestDuration.WithLabelValues(label).Observe(p.clock.Since(start).Seconds())
 	return list, err
+}
+
+// unknownMetric is the metric label of a request for a name no ScaledConsumer serves. It cannot be a
+// trigger's name (those are DNS labels), so it never merges with a real one.
+const unknownMetric = "_unknown"
+
+// metricLabel is the metric label of a request's metrics: the name asked for when some ScaledConsumer
+// serves a metric of that name, else unknownMetric. The name comes from the request's path, which anyone
+// allowed to read external metrics chooses: labelling it as it is would let them make series without
+// end (and a label value must be UTF-8; WithLabelValues panics otherwise).
+func (p *Provider) metricLabel(metric, code string) string {
+	if code == codeOK || p.store.HasMetric(metric) {
+		return strings.ToValidUTF8(metric, "\uFFFD")
+	}
+	return unknownMetric
 }
 
 // externalMetric is GetExternalMetric without the request metrics; code is the outcome for

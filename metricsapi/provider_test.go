@@ -227,29 +227,30 @@ func TestProviderRequestMetrics(t *testing.T) {
 		{metric: "lag", selector: "ebb.dev/scaledconsumer=orders"},
 		{metric: "lag", selector: "ebb.dev/scaledconsumer=orders"},
 		{metric: "depth", selector: "ebb.dev/scaledconsumer=orders"},
-		{metric: "lag", selector: "ebb.dev/scaledconsumer=ghost"},   // not found
-		{metric: "nope", selector: "ebb.dev/scaledconsumer=orders"}, // not found
-		{metric: "lag", selector: "app=orders"},                     // bad request
-		{metric: "lag", selector: ""},                               // bad request
+		{metric: "lag", selector: "ebb.dev/scaledconsumer=ghost"},      // not found
+		{metric: "nope", selector: "ebb.dev/scaledconsumer=orders"},    // not found; served by no one, counted as _unknown
+		{metric: "lag", selector: "app=orders"},                        // bad request
+		{metric: "lag", selector: ""},                                  // bad request
+		{metric: "lag\x80", selector: "ebb.dev/scaledconsumer=orders"}, // not found; not UTF-8 and served by no one: _unknown
 	}
 	for _, r := range requests {
 		_, _ = p.GetExternalMetric(t.Context(), "shop", selector(t, r.selector), provider.ExternalMetricInfo{Metric: r.metric})
 	}
 
 	want := map[string]float64{
-		`ebb_metricsapi_requests_total{code="ok",metric="lag"}`:          2,
-		`ebb_metricsapi_requests_total{code="ok",metric="depth"}`:        1,
-		`ebb_metricsapi_requests_total{code="not_found",metric="lag"}`:   1,
-		`ebb_metricsapi_requests_total{code="not_found",metric="nope"}`:  1,
-		`ebb_metricsapi_requests_total{code="bad_request",metric="lag"}`: 2,
-		`ebb_metricsapi_request_duration_seconds_count{metric="lag"}`:    5,
-		`ebb_metricsapi_request_duration_seconds_sum{metric="lag"}`:      0,
-		`ebb_metricsapi_request_duration_seconds_count{metric="depth"}`:  1,
-		`ebb_metricsapi_request_duration_seconds_sum{metric="depth"}`:    0,
-		`ebb_metricsapi_request_duration_seconds_count{metric="nope"}`:   1,
-		`ebb_metricsapi_request_duration_seconds_sum{metric="nope"}`:     0,
-		`ebb_metricsapi_value_age_seconds_count`:                         3, // served values only
-		`ebb_metricsapi_value_age_seconds_sum`:                           2 + 2 + 3,
+		`ebb_metricsapi_requests_total{code="ok",metric="lag"}`:             2,
+		`ebb_metricsapi_requests_total{code="ok",metric="depth"}`:           1,
+		`ebb_metricsapi_requests_total{code="not_found",metric="lag"}`:      1,
+		`ebb_metricsapi_requests_total{code="not_found",metric="_unknown"}`: 2,
+		`ebb_metricsapi_requests_total{code="bad_request",metric="lag"}`:    2,
+		`ebb_metricsapi_request_duration_seconds_count{metric="lag"}`:       5,
+		`ebb_metricsapi_request_duration_seconds_sum{metric="lag"}`:         0,
+		`ebb_metricsapi_request_duration_seconds_count{metric="depth"}`:     1,
+		`ebb_metricsapi_request_duration_seconds_sum{metric="depth"}`:       0,
+		`ebb_metricsapi_request_duration_seconds_count{metric="_unknown"}`:  2,
+		`ebb_metricsapi_request_duration_seconds_sum{metric="_unknown"}`:    0,
+		`ebb_metricsapi_value_age_seconds_count`:                            3, // served values only
+		`ebb_metricsapi_value_age_seconds_sum`:                              2 + 2 + 3,
 	}
 	if diff := cmp.Diff(gather(t, reg), want); diff != "" {
 		t.Errorf("metrics (-got +want):\n%s", diff)

@@ -116,6 +116,18 @@ func (s *Store) MetricNames() []string {
 	return names
 }
 
+// HasMetric reports whether some ScaledConsumer has a metric of that name in the store.
+func (s *Store) HasMetric(name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for k := range s.entries {
+		if k.Metric == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Revision is the number of changes the store has seen.
 func (s *Store) Revision() uint64 {
 	s.mu.RLock()

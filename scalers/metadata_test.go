@@ -135,6 +135,8 @@ func TestParse(t *testing.T) {
 		{name: "negative", metadata: with("activationLagThreshold", "-1"), wantErrs: []string{"activationLagThreshold: must be at least 0"}},
 		{name: "above-max", metadata: with("ratio", "1.5"), wantErrs: []string{"ratio: must be at most 1"}},
 		{name: "not-a-number", metadata: with("ratio", "half"), wantErrs: []string{`ratio: must be a number, got "half"`}},
+		{name: "nan", metadata: with("ratio", "NaN"), wantErrs: []string{`ratio: must be a finite number, got "NaN"`}},
+		{name: "infinity", metadata: with("ratio", "-inf"), wantErrs: []string{`ratio: must be a finite number, got "-inf"`}},
 		{name: "not-a-bool", metadata: with("allowIdleConsumers", "yes"), wantErrs: []string{`allowIdleConsumers: must be true or false, got "yes"`}},
 		{name: "not-a-duration", metadata: with("timeout", "3"), wantErrs: []string{`timeout: must be a duration such as 30s or 5m, got "3"`}},
 		{name: "duration-above-max", metadata: with("timeout", "2m"), wantErrs: []string{"timeout: must be at most 1m"}},

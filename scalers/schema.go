@@ -3,6 +3,7 @@ package scalers
 import (
 	"encoding"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -213,6 +214,11 @@ func setValue(v reflect.Value, s string) error {
 		f, err := strconv.ParseFloat(s, v.Type().Bits())
 		if err != nil {
 			return fmt.Errorf("must be a number, got %q", s)
+		}
+		// NaN and the infinities parse, but as a threshold NaN passes every min and max and compares
+		// false with every value (never active), and a target of NaN or +Inf is no target.
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("must be a finite number, got %q", s)
 		}
 		v.SetFloat(f)
 	case reflect.Slice:

@@ -64,20 +64,32 @@ func TestDevKafkaRejectsBadFlags(t *testing.T) {
 // startDevKafka runs `ebb dev kafka` as a separate process and returns its bootstrap address.
 func startDevKafka(t *testing.T, args ...string) string {
 	t.Helper()
-	port := testenv.FreePort(t)
-	// Three brokers take three consecutive ports; find a run of free ones.
-	for !portsFree(port+1, port+2) {
-		port = testenv.FreePort(t)
-	}
-	cmd := exec.Command(testenv.EbbBinary(t), append([]string{"dev", "kafka", "--listen", "127.0.0.1:" + strconv.Itoa(port)}, args...)...)
-	dev := startDevProcess(t, cmd)
-	t.Cleanup(func() {
-		if err := dev.stop(t, syscall.SIGINT, 10*time.Second); err != nil {
-			t.Errorf("ebb dev kafka exited with %v on SIGINT; stderr: %s", err, dev.stderr.String())
+	// Three brokers take three consecutive ports; find a run of free ones. Another process can take one
+	// between the check and the listen (tests of other packages run at the same time), so a start that
+	// fails to bind is tried again on other ports.
+	for attempt := 1; ; attempt++ {
+		port := testenv.FreePort(t)
+		for !portsFree(port+1, port+2) {
+			port = testenv.FreePort(t)
 		}
-	})
-	t.Logf("%s", dev.waitReady(t, 30*time.Second))
-	return "127.0.0.1:" + strconv.Itoa(port)
+		cmd := exec.Command(testenv.EbbBinary(t), append([]string{"dev", "kafka", "--listen", "127.0.0.1:" + strconv.Itoa(port)}, args...)...)
+		dev := startDevProcess(t, cmd)
+		line, err := dev.readyOrExit(t, 30*time.Second)
+		if err != nil {
+			if attempt < 5 && strings.Contains(dev.stderr.String(), "address already in use") {
+				t.Logf("port taken before ebb dev kafka bound it; trying others: %s", dev.stderr.String())
+				continue
+			}
+			t.Fatalf("%v exited before it was ready: %v\nstderr:\n%s", cmd.Args, err, dev.stderr.String())
+		}
+		t.Cleanup(func() {
+			if err := dev.stop(t, syscall.SIGINT, 10*time.Second); err != nil {
+				t.Errorf("ebb dev kafka exited with %v on SIGINT; stderr: %s", err, dev.stderr.String())
+			}
+		})
+		t.Logf("%s", line)
+		return "127.0.0.1:" + strconv.Itoa(port)
+	}
 }
 
 func portsFree(ports ...int) bool {

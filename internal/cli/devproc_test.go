@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bufio"
+	"errors"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -68,16 +69,30 @@ func startDevProcess(t *testing.T, cmd *exec.Cmd) *devProcess {
 // waitReady returns the ready line; the test stops when the process exits first or limit passes.
 func (p *devProcess) waitReady(t *testing.T, limit time.Duration) string {
 	t.Helper()
+	line, err := p.readyOrExit(t, limit)
+	if err != nil {
+		t.Fatalf("%v exited before it was ready: %v\nstderr:\n%s", p.cmd.Args, err, p.stderr.String())
+	}
+	return line
+}
+
+// readyOrExit returns the ready line, or how the process exited when it exits first (a non-nil error);
+// the test stops when limit passes.
+func (p *devProcess) readyOrExit(t *testing.T, limit time.Duration) (string, error) {
+	t.Helper()
 	select {
 	case line := <-p.ready:
-		return line
+		return line, nil
 	case err := <-p.exited:
 		p.stopped = true
-		t.Fatalf("%v exited before it was ready: %v\nstderr:\n%s", p.cmd.Args, err, p.stderr.String())
+		if err == nil {
+			err = errors.New("exit status 0")
+		}
+		return "", err
 	case <-time.After(limit):
 		t.Fatalf("%v not ready within %v\nstderr:\n%s", p.cmd.Args, limit, p.stderr.String())
 	}
-	return ""
+	return "", nil
 }
 
 // stop sends sig and returns how the process exited; the test stops when it has not exited within limit.

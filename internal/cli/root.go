@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"io"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,17 +25,45 @@ count during time windows.`,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCommand(), newRunCommand(), newControllerCommand(), newMetricsAPIServerCommand())
+	root.AddCommand(newVersionCommand(), newRunCommand(), newControllerCommand(), newMetricsAPIServerCommand(), newExplainCommand())
 	root.AddCommand(devCommands()...)
+	return root
+}
+
+// PluginName is the name under which kubectl runs ebb as its plugin: `kubectl ebb explain` runs the first
+// kubectl-ebb on PATH, which may be a link to the ebb binary.
+const PluginName = "kubectl-ebb"
+
+// NewPluginCommand returns the command tree of `kubectl ebb`: the client-side commands (explain, version).
+func NewPluginCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "kubectl-ebb",
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl ebb"},
+		Short:         "ebb's client-side commands as a kubectl plugin",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newVersionCommand(), newExplainCommand())
 	return root
 }
 
 // Main runs the command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := NewRootCommand(stdout, stderr)
+	return MainAs(ctx, "ebb", args, stdout, stderr)
+}
+
+// MainAs is Main for a process started as program (its argv[0]): as kubectl-ebb it is the kubectl plugin
+// (NewPluginCommand), otherwise ebb.
+func MainAs(ctx context.Context, program string, args []string, stdout, stderr io.Writer) int {
+	root, prefix := NewRootCommand(stdout, stderr), "ebb: "
+	if base := strings.TrimSuffix(filepath.Base(program), ".exe"); base == PluginName {
+		root, prefix = NewPluginCommand(stdout, stderr), "kubectl ebb: "
+	}
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
-		_, _ = io.WriteString(stderr, "ebb: "+err.Error()+"\n")
+		_, _ = io.WriteString(stderr, prefix+err.Error()+"\n")
 		return 1
 	}
 	return 0

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -226,6 +227,11 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 	}, s.previous)
 	s.lastSeq = r.Seq
 	s.last = scalers.Sample{Values: []float64{res.Lag}, ActivationValues: []float64{res.LagWithPersistent}}
+	if res.CappedAt > 0 {
+		// Said in status (and by ebb explain): the HPA sees less lag than there is, on purpose.
+		s.last.Message = fmt.Sprintf("lag capped at %d partitions x lagThreshold %s = %s (the HPA never asks for more replicas than partitions; allowIdleConsumers lifts the cap)",
+			res.CappedAt, strconv.FormatFloat(s.md.LagThreshold, 'f', -1, 64), strconv.FormatFloat(res.Lag, 'f', -1, 64))
+	}
 	out := s.copyLast()
 	out.Progress = s.progress(parts, r.Started)
 	return out, nil
@@ -234,7 +240,7 @@ func (s *Scaler) Sample(ctx context.Context) (scalers.Sample, error) {
 // copyLast is the last sample again, without its Progress: a second look at the same reading sees no
 // progress, and must not count as a poll in which offsets did not move.
 func (s *Scaler) copyLast() scalers.Sample {
-	return scalers.Sample{Values: slices.Clone(s.last.Values), ActivationValues: slices.Clone(s.last.ActivationValues)}
+	return scalers.Sample{Values: slices.Clone(s.last.Values), ActivationValues: slices.Clone(s.last.ActivationValues), Message: s.last.Message}
 }
 
 // committedOffset is one partition's committed offset (-1: none) at the previous sample.

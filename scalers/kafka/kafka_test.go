@@ -208,7 +208,7 @@ func TestLag(t *testing.T) {
 			// Partitions 0 and 2 have 21 to read, but 2 partitions x 10 caps what the HPA sees.
 			name:     "partition-limitation",
 			metadata: map[string]string{"topic": "orders", "consumerGroup": "committed", "partitionLimitation": "0,2"},
-			want:     values(2*10, latest[0]+latest[2]),
+			want:     capped(values(2*10, latest[0]+latest[2]), 2, "10", "20"),
 		},
 		{
 			name:     "partition-limitation-range",
@@ -220,7 +220,7 @@ func TestLag(t *testing.T) {
 			// compares it with activationLagThreshold).
 			name:       "lag-threshold-and-activation",
 			metadata:   map[string]string{"topic": "orders", "consumerGroup": "committed", "lagThreshold": "3", "activationLagThreshold": "50"},
-			want:       values(4*3, sum(latest...)),
+			want:       capped(values(4*3, sum(latest...)), 4, "3", "12"),
 			wantMetric: &scalers.MetricSpec{Target: 3, Activation: 50},
 		},
 		{
@@ -232,7 +232,7 @@ func TestLag(t *testing.T) {
 			// Partitions 0, 2 and 3 have lag (1 for no commit), partition 1 none: the cap is 3 x 3.
 			name:     "limit-to-partitions-with-lag",
 			metadata: map[string]string{"topic": "orders", "consumerGroup": "committed", "lagThreshold": "3", "limitToPartitionsWithLag": "true"},
-			want:     values(3*3, sum(latest...)),
+			want:     capped(values(3*3, sum(latest...)), 3, "3", "9"),
 		},
 		{
 			// 22 to read at 10 per replica: 3 replicas would do, but 3 does not divide 4 partitions.
@@ -268,14 +268,14 @@ func TestLag(t *testing.T) {
 		{
 			name:     "unknown-group-earliest",
 			metadata: map[string]string{"topic": "orders", "consumerGroup": "never", "offsetResetPolicy": "earliest"},
-			want:     values(4*10, orders0+orders1+orders2+orders3),
+			want:     capped(values(4*10, orders0+orders1+orders2+orders3), 4, "10", "40"),
 		},
 		{
 			// Lag 25 at 10 per replica on 2 partitions: ebb caps at 2 x 10 (2 replicas). KEDA's integer
 			// division (25/10 = 2, not above 2) leaves 25, and the HPA asks for 3.
 			name:     "cap-divides-exactly",
 			metadata: map[string]string{"topic": "pair", "consumerGroup": "pair"},
-			want:     values(2*10, pair0+pair1),
+			want:     capped(values(2*10, pair0+pair1), 2, "10", "20"),
 		},
 	}
 	pool := kafka.NewPool()
@@ -441,4 +441,10 @@ func waitCommitted(t *testing.T, f *fixture, group, topic string, want map[int32
 		}
 	}
 	t.Fatalf("committed offsets of %s on %s (-got +want):\n%s", group, topic, cmp.Diff(got, want))
+}
+
+// capped is want with the message of a lag capped at partitions x threshold.
+func capped(want scalers.Sample, partitions int, threshold, lag string) scalers.Sample {
+	want.Message = fmt.Sprintf("lag capped at %d partitions x lagThreshold %s = %s (the HPA never asks for more replicas than partitions; allowIdleConsumers lifts the cap)", partitions, threshold, lag)
+	return want
 }

@@ -18,6 +18,8 @@ type lagResult struct {
 	Lag float64
 	// LagWithPersistent is the total lag including persistent lag (what activity is judged on, as in KEDA).
 	LagWithPersistent float64
+	// CappedAt is the partition count Lag was capped at (partitions x threshold), 0 when it was not.
+	CappedAt int
 }
 
 // lagOptions are the metadata that shape the computation.
@@ -76,6 +78,7 @@ func computeLag(parts []partitionOffsets, o lagOptions, previous map[partitionKe
 		}
 	}
 	n := len(parts)
+	capped := 0
 	if !o.AllowIdleConsumers || o.LimitToPartitionsWithLag {
 		upper := n
 		if o.LimitToPartitionsWithLag {
@@ -83,13 +86,14 @@ func computeLag(parts []partitionOffsets, o lagOptions, previous map[partitionKe
 		}
 		if total/o.Threshold > float64(upper) {
 			total = float64(upper) * o.Threshold
+			capped = upper
 		}
 	}
 	if o.EvenDistribution && n > 0 && total > 0 {
 		want := int(math.Ceil(total / o.Threshold))
 		total = float64(nextFactor(n, want)) * o.Threshold
 	}
-	return lagResult{Lag: total, LagWithPersistent: withPersistent}
+	return lagResult{Lag: total, LagWithPersistent: withPersistent, CappedAt: capped}
 }
 
 func partitionLag(p partitionOffsets, o lagOptions, previous map[partitionKey]int64, k partitionKey) (lag, withPersistent int64) {

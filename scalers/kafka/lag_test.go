@@ -65,7 +65,7 @@ func TestComputeLag(t *testing.T) {
 			name:  "capped-at-partitions-times-threshold",
 			parts: []partitionOffsets{p(0, 100, 0), p(1, 50, 0)},
 			opts:  lagOptions{Threshold: 10},
-			want:  lagResult{Lag: 2 * 10, LagWithPersistent: 150},
+			want:  lagResult{Lag: 2 * 10, LagWithPersistent: 150, CappedAt: 2},
 		},
 		{
 			// KEDA divides integers (25/10 = 2, not above 2 partitions), reports 25 and the HPA asks for
@@ -73,7 +73,7 @@ func TestComputeLag(t *testing.T) {
 			name:  "cap-uses-exact-division",
 			parts: []partitionOffsets{p(0, 13, 0), p(1, 12, 0)},
 			opts:  lagOptions{Threshold: 10},
-			want:  lagResult{Lag: 20, LagWithPersistent: 25},
+			want:  lagResult{Lag: 20, LagWithPersistent: 25, CappedAt: 2},
 		},
 		{
 			name:  "below-cap",
@@ -85,7 +85,7 @@ func TestComputeLag(t *testing.T) {
 			name:  "cap-with-fractional-threshold",
 			parts: []partitionOffsets{p(0, 10, 0)},
 			opts:  lagOptions{Threshold: 2.5},
-			want:  lagResult{Lag: 2.5, LagWithPersistent: 10},
+			want:  lagResult{Lag: 2.5, LagWithPersistent: 10, CappedAt: 1},
 		},
 		{
 			name:  "allow-idle-consumers-lifts-cap",
@@ -97,14 +97,14 @@ func TestComputeLag(t *testing.T) {
 			name:  "limit-to-partitions-with-lag",
 			parts: []partitionOffsets{p(0, 100, 0), p(1, 5, 5), p(2, 0, 0), p(3, 9, 9)},
 			opts:  lagOptions{Threshold: 10, LimitToPartitionsWithLag: true},
-			want:  lagResult{Lag: 1 * 10, LagWithPersistent: 100},
+			want:  lagResult{Lag: 1 * 10, LagWithPersistent: 100, CappedAt: 1},
 		},
 		{
 			// An uncommitted partition (lag 1 under latest) is a partition with lag.
 			name:  "limit-to-partitions-with-lag-counts-uncommitted",
 			parts: []partitionOffsets{p(0, 100, 0), p(1, 5, -1), p(2, 0, 0), p(3, 9, 9)},
 			opts:  lagOptions{Threshold: 10, LimitToPartitionsWithLag: true},
-			want:  lagResult{Lag: 2 * 10, LagWithPersistent: 101},
+			want:  lagResult{Lag: 2 * 10, LagWithPersistent: 101, CappedAt: 2},
 		},
 		{
 			name:  "limit-to-partitions-with-lag-below-cap",
@@ -142,7 +142,7 @@ func TestComputeLag(t *testing.T) {
 			name:  "even-distribution-capped",
 			parts: evenParts(6, 500),
 			opts:  lagOptions{Threshold: 10, EvenDistribution: true},
-			want:  lagResult{Lag: 60, LagWithPersistent: 500},
+			want:  lagResult{Lag: 60, LagWithPersistent: 500, CappedAt: 6},
 		},
 		{
 			// KEDA reports one threshold (one replica) here; ebb reports no lag.
@@ -234,7 +234,7 @@ func TestComputeLagExcludePersistentLag(t *testing.T) {
 			name: "cap-after-exclusion",
 			opts: lagOptions{Threshold: 10, ExcludePersistentLag: true},
 			readings: []reading{
-				{parts: []partitionOffsets{p(0, 100, 10), p(1, 50, 20)}, want: lagResult{Lag: 20, LagWithPersistent: 120}},
+				{parts: []partitionOffsets{p(0, 100, 10), p(1, 50, 20)}, want: lagResult{Lag: 20, LagWithPersistent: 120, CappedAt: 2}},
 				{parts: []partitionOffsets{p(0, 100, 10), p(1, 50, 45)}, want: lagResult{Lag: 5, LagWithPersistent: 95}},
 			},
 		},
@@ -243,8 +243,8 @@ func TestComputeLagExcludePersistentLag(t *testing.T) {
 			name: "limit-to-partitions-with-lag-after-exclusion",
 			opts: lagOptions{Threshold: 10, ExcludePersistentLag: true, LimitToPartitionsWithLag: true},
 			readings: []reading{
-				{parts: []partitionOffsets{p(0, 100, 10), p(1, 50, 20)}, want: lagResult{Lag: 20, LagWithPersistent: 120}},
-				{parts: []partitionOffsets{p(0, 100, 10), p(1, 50, 21)}, want: lagResult{Lag: 10, LagWithPersistent: 90 + 29}},
+				{parts: []partitionOffsets{p(0, 100, 10), p(1, 50, 20)}, want: lagResult{Lag: 20, LagWithPersistent: 120, CappedAt: 2}},
+				{parts: []partitionOffsets{p(0, 100, 10), p(1, 50, 21)}, want: lagResult{Lag: 10, LagWithPersistent: 90 + 29, CappedAt: 1}},
 			},
 		},
 	}

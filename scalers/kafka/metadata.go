@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,9 +19,19 @@ type Connection struct {
 	scalers.TLS
 }
 
-// Validate checks what sasl and tls say about the other keys; each message names its keys.
+// Validate checks the broker addresses, and what sasl and tls say about the other keys; each message
+// names its keys.
 func (c *Connection) Validate() error {
 	var errs []*scalers.FieldError
+	for _, s := range c.BootstrapServers {
+		if !isHostPort(s) {
+			shown := s
+			if i := strings.LastIndex(s, "@"); i >= 0 {
+				shown = "..." + s[i:] // what is before an @ may be a password
+			}
+			errs = append(errs, &scalers.FieldError{Key: "bootstrapServers", Msg: fmt.Sprintf("%q is not host:port, such as kafka-0.kafka:9092 (no scheme, and credentials go in a TriggerAuthentication with sasl)", shown)})
+		}
+	}
 	if c.SASL != "none" && (c.Username == "" || c.Password == "") {
 		errs = append(errs, &scalers.FieldError{Key: "sasl", Msg: fmt.Sprintf("sasl %s needs username and password (password from a TriggerAuthentication)", c.SASL)})
 	}
@@ -31,6 +42,20 @@ func (c *Connection) Validate() error {
 		errs = append(errs, &scalers.FieldError{Key: "tls", Msg: scalers.KeysAre(set) + " set but tls is disable; set tls: enable"})
 	}
 	return scalers.JoinFieldErrors(errs)
+}
+
+// isHostPort reports whether s is a broker address: host:port, [ipv6]:port, or a host alone (the client
+// then uses port 9092), with a port from 1 to 65535 and no scheme, path or user info.
+func isHostPort(s string) bool {
+	if strings.ContainsAny(s, "@/ ") {
+		return false
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return !strings.Contains(s, ":") && s != ""
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535 && host != ""
 }
 
 // metadata is the trigger's configuration, parsed by scalers.Parse. Names and defaults are KEDA's.
@@ -75,6 +100,10 @@ type deadLetterMetadata struct {
 	Topic string `ebb:"topic,optional"`
 }
 
+// maxListedPartitions bounds the partitions a partitionLimitation lists, repeats counted: twice the
+// largest range it takes.
+const maxListedPartitions = 1 << 17
+
 // partitionSet is a partitionLimitation: "1,2,10-12" is partitions 1, 2, 10, 11 and 12.
 type partitionSet []int32
 
@@ -99,6 +128,11 @@ func (p *partitionSet) UnmarshalText(b []byte) error {
 			if b-a > 1<<16 {
 				return fmt.Errorf("range %q is larger than any topic", item)
 			}
+		}
+		// Each range is bounded, but a list of them is not: bound what the list adds up to (repeats
+		// counted), so a few kilobytes of metadata cannot cost gigabytes.
+		if len(out)+int(b-a+1) > maxListedPartitions {
+			return fmt.Errorf("lists more than %d partitions (repeats counted), more than any topic has", maxListedPartitions)
 		}
 		for i := a; i <= b; i++ {
 			out = append(out, int32(i))

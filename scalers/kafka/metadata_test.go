@@ -159,6 +159,13 @@ func TestNewRejects(t *testing.T) {
 		{name: "partition-negative", metadata: base("topic", "t", "partitionLimitation", "-1"), wantKeys: []string{"partitionLimitation"}, wantWords: []string{`"-1"`, "partition number"}},
 		{name: "partition-word", metadata: base("topic", "t", "partitionLimitation", "1,two"), wantKeys: []string{"partitionLimitation"}, wantWords: []string{`"two"`, "partition number"}},
 		{name: "partition-range-huge", metadata: base("topic", "t", "partitionLimitation", "0-100000"), wantKeys: []string{"partitionLimitation"}, wantWords: []string{"larger than any topic"}},
+		// bootstrapServers are host:port: a scheme or user info (a password in metadata, which would then be
+		// in every connection error) is refused, and the message does not repeat what is before the @.
+		{name: "bootstrap-user-info", metadata: base("bootstrapServers", "kafka-0:9092, u:hunter2-secret@kafka-1:9092"), wantKeys: []string{"bootstrapServers"}, wantWords: []string{"host:port", "...@kafka-1:9092"}},
+		{name: "bootstrap-scheme", metadata: base("bootstrapServers", "sasl://kafka:9092"), wantKeys: []string{"bootstrapServers"}, wantWords: []string{"host:port", `"sasl://kafka:9092"`}},
+		{name: "bootstrap-port-range", metadata: base("bootstrapServers", "[::1]:99999"), wantKeys: []string{"bootstrapServers"}, wantWords: []string{"host:port", `"[::1]:99999"`}},
+		// Ranges that each pass but together list millions (a few bytes each would otherwise cost megabytes).
+		{name: "partition-ranges-huge", metadata: base("topic", "t", "partitionLimitation", strings.Repeat("0-65536,", 30)), wantKeys: []string{"partitionLimitation"}, wantWords: []string{"more than", "partitions"}},
 
 		// Contradictory combinations: the message names both keys.
 		{name: "partition-limitation-without-topic", metadata: base("partitionLimitation", "1"), wantKeys: []string{"partitionLimitation", "topic"}},

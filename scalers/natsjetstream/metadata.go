@@ -50,8 +50,8 @@ func (c *Connection) Validate() error {
 	}
 	if c.monitoring() {
 		for _, e := range c.MonitoringEndpoints {
-			if strings.Contains(e, "://") || strings.Contains(e, "/") {
-				errs = append(errs, &scalers.FieldError{Key: "natsServerMonitoringEndpoint", Msg: fmt.Sprintf("%q is not host:port: the scheme comes from useHttps and the path is /jsz", e)})
+			if strings.ContainsAny(e, "/@") {
+				errs = append(errs, &scalers.FieldError{Key: "natsServerMonitoringEndpoint", Msg: fmt.Sprintf("%q is not host:port: the scheme comes from useHttps, the path is /jsz, and the endpoint takes no credentials", redact(e))})
 			}
 		}
 		if len(logins) > 0 {

@@ -97,6 +97,7 @@ func TestParseMetadataRejects(t *testing.T) {
 		{"tls-keys-without-tls", base(), map[string]string{"ca": "CA"}, []string{"ca is set but TLS is off"}},
 		{"monitoring-credentials", monitoringBase("username", "u"), map[string]string{"password": "p"}, []string{"natsServerMonitoringEndpoint takes no credentials"}},
 		{"monitoring-url", monitoringBase("natsServerMonitoringEndpoint", "http://nats:8222"), nil, []string{"is not host:port"}},
+		{"monitoring-user-info", monitoringBase("natsServerMonitoringEndpoint", "u:hunter2@nats:8222"), nil, []string{`"...@nats:8222" is not host:port`, "no credentials"}},
 		{"monitoring-tls-without-https", monitoringBase("tls", "enable"), nil, []string{"useHttps is false"}},
 		{"account-and-id", monitoringBase("account", "A", "accountID", "ABC"), nil, []string{"account and accountID are both set"}},
 		{"threshold", base("lagThreshold", "0"), nil, []string{"lagThreshold"}},
