@@ -73,7 +73,7 @@ func TestCronWindowEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p := newPoller(clk, metricstore.New(), NewMetrics(nil), func(context.Context, types.NamespacedName) {})
+			p := newPoller(clk, metricstore.New(), NewMetrics(nil), func(context.Context, types.NamespacedName, int) {})
 			key := types.NamespacedName{Namespace: "shop", Name: "orders"}
 			e := &pollEntry{
 				spec:   pollSpec{Interval: 5 * time.Second, Triggers: []polledTrigger{{Name: "hours", Type: cron.Type, Scaler: s}}},

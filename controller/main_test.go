@@ -61,6 +61,13 @@ type harness struct {
 	metrics *controller.Metrics
 	// user, when set, is who the controller acts as (impersonated), instead of the cluster's admin.
 	user string
+	// wrap, when set, changes the controller's rest config (a transport that counts requests).
+	wrap func(*rest.Config)
+	// statusRefresh and recheck are the controller's StatusRefresh and Recheck (newHarness: 200 ms each, so
+	// that a decision the test moved the clock for is taken at once).
+	statusRefresh, recheck time.Duration
+	// concurrency is the controller's MaxConcurrentReconciles (0: its default).
+	concurrency int
 }
 
 type harnessOption func(*harness)
@@ -69,7 +76,7 @@ type harnessOption func(*harness)
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
 	env := cluster.Env(t)
-	h := &harness{t: t, env: env, c: env.Client, src: scalertest.New(), store: metricstore.New(), clock: &shiftedClock{}, metrics: controller.NewMetrics(nil)}
+	h := &harness{t: t, env: env, c: env.Client, src: scalertest.New(), store: metricstore.New(), clock: &shiftedClock{}, metrics: controller.NewMetrics(nil), statusRefresh: 200 * time.Millisecond, recheck: 200 * time.Millisecond}
 	for _, o := range opts {
 		o(h)
 	}
@@ -99,6 +106,9 @@ func (h *harness) start() {
 	if h.user != "" {
 		cfg.Impersonate = rest.ImpersonationConfig{UserName: h.user}
 	}
+	if h.wrap != nil {
+		h.wrap(cfg)
+	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme:                 testenv.Scheme(),
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}},
@@ -118,7 +128,10 @@ func (h *harness) start() {
 		Store:         h.store,
 		Clock:         h.clock,
 		Metrics:       h.metrics,
-		StatusRefresh: 200 * time.Millisecond,
+		StatusRefresh: h.statusRefresh,
+		Recheck:       h.recheck,
+
+		MaxConcurrentReconciles: h.concurrency,
 	})
 	if err != nil {
 		h.t.Fatal(err)

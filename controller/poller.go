@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,7 +95,11 @@ type poller struct {
 	stamps  clock.PassiveClock
 	store   *metricstore.Store
 	metrics *Metrics
-	notify  func(context.Context, types.NamespacedName)
+	notify  func(context.Context, types.NamespacedName, int)
+	// refresh is how long a change only of numbers and texts status shows (values, messages, errors,
+	// failure counts, the guard's numbers) waits before it wakes the controller: at most one such wake-up
+	// per refresh (0: every change wakes it).
+	refresh time.Duration
 
 	base   context.Context
 	cancel context.CancelFunc
@@ -114,11 +119,16 @@ type pollEntry struct {
 	mu     sync.Mutex
 	states []triggerState
 	guard  *guard // nil when the guard is off
+	// pending: numbers or texts status shows changed since the controller was last woken, at notified.
+	pending  bool
+	notified time.Time
 }
 
 // newPoller returns a poller writing to store; notify is called (from poll goroutines) when the controller
-// should look at a ScaledConsumer again. notify must return when its context ends, even if nobody listens.
-func newPoller(clk clock.Clock, store *metricstore.Store, m *Metrics, notify func(context.Context, types.NamespacedName)) *poller {
+// should look at a ScaledConsumer again, with the priority of that look (priorityWake for what ebb may act
+// on, priorityRoutine for numbers status shows). notify must return when its context ends, even if nobody
+// listens.
+func newPoller(clk clock.Clock, store *metricstore.Store, m *Metrics, notify func(context.Context, types.NamespacedName, int)) *poller {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &poller{clock: clk, store: store, metrics: m, notify: notify, base: ctx, cancel: cancel, entries: map[types.NamespacedName]*pollEntry{}}
 }
@@ -343,18 +353,48 @@ func (p *poller) tick(ctx context.Context, key types.NamespacedName, e *pollEntr
 	if p.stamps != nil {
 		seen = p.stamps.Now()
 	}
-	changed := false
+	changed, shown := false, false
 	e.mu.Lock()
 	for i, t := range e.spec.Triggers {
+		prev := e.states[i]
+		prev.Values = slices.Clone(prev.Values) // record reuses the slice
 		changed = p.record(key, e, i, t, results[i], now, seen) || changed
+		shown = shown || !sameShown(prev, e.states[i])
 	}
 	if e.guard != nil {
+		prev := e.guard.View()
 		changed = p.observeGuard(key, e, results, dead, now) || changed
+		v := e.guard.View()
+		changed = changed || prev.Observed != v.Observed || prev.Watching != v.Watching || prev.HasDeadLetter != v.HasDeadLetter || prev.HasRatio != v.HasRatio
+		shown = shown || prev.Message != v.Message || prev.Depth != v.Depth || prev.InflowPerMinute != v.InflowPerMinute || prev.Ratio != v.Ratio
+	}
+	// A change status shows only as numbers or text waits for the refresh: a value that moves every tick
+	// costs one wake-up (and one status write) per refresh, not one per tick.
+	e.pending = e.pending || shown
+	wake := changed || e.pending && now.Sub(e.notified) >= p.refresh
+	if wake {
+		e.pending, e.notified = false, now
 	}
 	e.mu.Unlock()
-	if changed {
-		p.notify(ctx, key)
+	switch {
+	case changed:
+		p.notify(ctx, key, priorityWake)
+	case wake:
+		p.notify(ctx, key, priorityRoutine)
 	}
+}
+
+// sameShown says whether two states of a trigger show the same in status (its poll time aside).
+func sameShown(a, b triggerState) bool {
+	errText := func(s triggerState) string {
+		if s.Err == nil {
+			return ""
+		}
+		return s.Err.Error()
+	}
+	return slices.Equal(a.Values, b.Values) && a.Message == b.Message && errText(a) == errText(b) &&
+		a.ConsecutiveFailures == b.ConsecutiveFailures && a.Active == b.Active && a.Sampled == b.Sampled &&
+		a.LastActive.Equal(b.LastActive) // status.lastActiveTime, which moves at every sample while active
 }
 
 // observeGuard feeds the tick to the consumer-health guard and exports what it sees; it reports whether
@@ -469,9 +509,9 @@ func (p *poller) record(key types.NamespacedName, e *pollEntry, i int, t polledT
 		p.store.Set(metricstore.Key{Namespace: key.Namespace, ScaledConsumer: key.Name, Metric: st.MetricNames[j]}, entry)
 	}
 
-	// A changed error text alone does not wake the controller: during an outage, messages that name the
-	// broker tried would otherwise cost a reconcile and a status write every tick. Status catches up with
-	// the text at its next refresh.
+	// A changed error text alone does not wake the controller at once: during an outage, messages that
+	// name the broker tried would otherwise cost a reconcile and a status write every tick. tick wakes it
+	// for the text at most once per refresh.
 	return !prev.Sampled && st.Sampled ||
 		prev.Active != st.Active ||
 		(prev.Err == nil) != (st.Err == nil) ||

@@ -52,12 +52,16 @@ type Reconciler struct {
 	// StatusRefresh bounds how often status is written when only trigger values changed (default 30 s);
 	// the live values are always in the metrics API and in ebb_trigger_value.
 	StatusRefresh time.Duration
+	// Recheck is how often a ScaledConsumer is reconciled when nothing it watches changed (default 5 min).
+	// Such a reconcile reads the target's /scale only when ebb keeps no HPA for it (see scaleOf).
+	Recheck time.Duration
 
 	secrets     *secretWatch
 	mu          sync.Mutex
 	lastWritten map[types.NamespacedName]time.Time
 	applied     map[types.NamespacedName]appliedHPA
 	announced   map[types.NamespacedName]failureView
+	scales      map[types.NamespacedName]knownScale
 }
 
 // Reconcile brings one ScaledConsumer's HPA, replicas and status in line with its spec and triggers.
@@ -90,6 +94,7 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	delete(r.lastWritten, key)
 	delete(r.applied, key)
 	delete(r.announced, key)
+	delete(r.scales, key)
 	r.mu.Unlock()
 }
 
@@ -146,7 +151,18 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 		r.setCondition(sc, ebbv1.ConditionPaused, metav1.ConditionFalse, ReasonNotPaused, "no pause annotation")
 	}
 
-	target, scale, prob, err := r.getScale(ctx, sc)
+	// The target's replicas: the /scale ebb knows, read again before ebb acts on it.
+	sv, prob, err := r.scaleOf(ctx, sc, false)
+	var act activationResult
+	if err == nil && prob == nil {
+		act = decideActivation(r.activationInput(sc, scaleReplicas(sv.scale), states, paused, pausedReplicas))
+		if act.Scale != nil && !sv.fresh {
+			sv, prob, err = r.scaleOf(ctx, sc, true)
+			if err == nil && prob == nil {
+				act = decideActivation(r.activationInput(sc, scaleReplicas(sv.scale), states, paused, pausedReplicas))
+			}
+		}
+	}
 	if err != nil {
 		r.Metrics.ReconcileErrors.WithLabelValues("scale").Inc()
 		return ctrl.Result{}, err
@@ -163,10 +179,9 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 		r.setTriggerStatus(sc, states)
 		return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
 	}
+	target, scale := sv.target, sv.scale
 	r.poller.SetReplicas(key, scaleReplicas(scale))
 	r.setGuardStatus(sc, scaleReplicas(scale))
-	in := r.activationInput(sc, scaleReplicas(scale), states, paused, pausedReplicas)
-	act := decideActivation(in)
 	if act.LastActive != nil {
 		sc.Status.LastActiveTime = &metav1.Time{Time: *act.LastActive}
 	}
@@ -203,6 +218,7 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 			r.Metrics.ReconcileErrors.WithLabelValues("scale").Inc()
 			return ctrl.Result{}, fmt.Errorf("scaling %s %s to %d: %w", sc.Spec.ScaleTargetRef.Kind, sc.Spec.ScaleTargetRef.Name, *act.Scale, err)
 		}
+		r.scaled(sc, sv, *act.Scale)
 		r.poller.SetReplicas(key, *act.Scale)
 		r.Metrics.ScaleActions.WithLabelValues(sc.Namespace, sc.Name, act.Reason).Inc()
 		r.Recorder.Eventf(sc, nil, corev1.EventTypeNormal, act.Reason, "Scale", "%s %s: %s", sc.Spec.ScaleTargetRef.Kind, sc.Spec.ScaleTargetRef.Name, act.Message)
@@ -214,9 +230,13 @@ func (r *Reconciler) reconcile(ctx context.Context, sc *ebbv1.ScaledConsumer) (c
 	r.setTriggerStatus(sc, states)
 	r.announceFailures(ctx, sc, before, states)
 
-	res := ctrl.Result{RequeueAfter: r.statusRefresh()}
+	// Nothing needs a look before Recheck unless something changes: the poller reports changes of the
+	// triggers (status.go throttles fast-moving values), the watches those of the spec, the HPA and the
+	// authentication, and a cooldown asks for its end.
+	// The recheck is routine work; the end of a cooldown goes before it (priority.go).
+	res := ctrl.Result{RequeueAfter: r.recheck(), Priority: ptr(priorityRoutine)}
 	if act.RecheckAfter > 0 && act.RecheckAfter < res.RequeueAfter {
-		res.RequeueAfter = act.RecheckAfter
+		res.RequeueAfter, res.Priority = act.RecheckAfter, ptr(priorityWake)
 	}
 	if hpaErr != nil && !apierrors.IsInvalid(hpaErr) && !apierrors.IsForbidden(hpaErr) {
 		return res, hpaErr // transient: retried with backoff

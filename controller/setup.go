@@ -48,8 +48,14 @@ type Options struct {
 	Metrics *Metrics
 	// MaxConcurrentReconciles defaults to 8.
 	MaxConcurrentReconciles int
-	// StatusRefresh bounds how often status is written when only trigger values changed; default 30 s.
+	// StatusRefresh bounds how often status is written when only numbers and texts changed (trigger
+	// values, messages, errors, failure counts, the guard's numbers); default 30 s. A trigger's
+	// lastPollTime alone is never a reason to write.
 	StatusRefresh time.Duration
+	// Recheck is how often a ScaledConsumer is reconciled when nothing it watches changed; default 5 min.
+	// Such a reconcile costs no API request while ebb keeps an HPA for the target; without one (paused,
+	// pinned, parked at idleReplicas) it reads the target's /scale.
+	Recheck time.Duration
 	// SkipNameValidation lets a process build this controller more than once (tests do).
 	SkipNameValidation bool
 }
@@ -64,6 +70,9 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(ctrlmetrics.Registry)
+	}
+	if opts.StatusRefresh <= 0 {
+		opts.StatusRefresh = 30 * time.Second
 	}
 	if opts.MaxConcurrentReconciles == 0 {
 		opts.MaxConcurrentReconciles = 8
@@ -94,18 +103,17 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		return nil, err
 	}
 
-	wake := make(chan event.GenericEvent, 1024)
-	wakeFn := func(ctx context.Context, key types.NamespacedName) {
-		sc := &ebbv1.ScaledConsumer{}
-		sc.Namespace, sc.Name = key.Namespace, key.Name
+	wake := make(chan event.TypedGenericEvent[wakeUp], 1024)
+	wakeFn := func(ctx context.Context, key types.NamespacedName, priority int) {
 		// The controller may stop listening first at shutdown; the poll's context ends then too.
 		select {
-		case wake <- event.GenericEvent{Object: sc}:
+		case wake <- event.TypedGenericEvent[wakeUp]{Object: wakeUp{key: key, priority: priority}}:
 		case <-ctx.Done():
 		}
 	}
 	p := newPoller(clock.RealClock{}, opts.Store, opts.Metrics, wakeFn)
 	p.stamps = opts.Clock
+	p.refresh = opts.StatusRefresh
 	if err := mgr.Add(p); err != nil {
 		return nil, err
 	}
@@ -113,7 +121,9 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controller: metadata client for the Secret watch: %w", err)
 	}
-	secrets := &secretWatch{meta: mc, c: mgr.GetClient(), wake: wakeFn}
+	secrets := &secretWatch{meta: mc, c: mgr.GetClient(), wake: func(ctx context.Context, key types.NamespacedName) {
+		wakeFn(ctx, key, priorityDefault)
+	}}
 	if err := mgr.Add(secrets); err != nil {
 		return nil, err
 	}
@@ -126,6 +136,7 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		Recorder:      mgr.GetEventRecorder("ebb"),
 		Metrics:       opts.Metrics,
 		StatusRefresh: opts.StatusRefresh,
+		Recheck:       opts.Recheck,
 		secrets:       secrets,
 	}
 	c := mgr.GetClient()
@@ -168,9 +179,10 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, error) {
 		Named("scaledconsumer").
 		For(&ebbv1.ScaledConsumer{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&ebbv1.ScaledConsumer{}, sameTarget, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, sameTarget, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		// The HPA's status matters when it reports that its target's replicas changed (replicas.go).
+		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, sameTarget, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, hpaReplicasChanged))).
 		Watches(&ebbv1.TriggerAuthentication{}, byAuth).
-		WatchesRawSource(source.Channel(wake, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(wake, enqueueWakeUp)).
 		WithOptions(copts).
 		Complete(r)
 	if err != nil {

@@ -126,11 +126,11 @@ func countMetrics(states []triggerState) int {
 	return n
 }
 
-// writeStatus patches status when it changed. When only trigger values and poll times changed, it writes
-// at most once per StatusRefresh.
+// writeStatus patches status when something in it other than the triggers' lastPollTime changed. When
+// only numbers and texts changed (onlyValuesChanged), it writes at most once per StatusRefresh.
 func (r *Reconciler) writeStatus(ctx context.Context, orig, sc *ebbv1.ScaledConsumer, res *ctrl.Result) error {
-	if equality.Semantic.DeepEqual(orig.Status, sc.Status) {
-		return nil
+	if equality.Semantic.DeepEqual(withoutPollTimes(orig.Status), withoutPollTimes(sc.Status)) {
+		return nil // a newer lastPollTime alone is not worth a write (see TriggerStatus.LastPollTime)
 	}
 	key := client.ObjectKeyFromObject(sc)
 	now := r.Clock.Now()
@@ -161,9 +161,23 @@ func (r *Reconciler) writeStatus(ctx context.Context, orig, sc *ebbv1.ScaledCons
 	return nil
 }
 
+// withoutPollTimes is s without its triggers' lastPollTime.
+func withoutPollTimes(s ebbv1.ScaledConsumerStatus) ebbv1.ScaledConsumerStatus {
+	s = *s.DeepCopy()
+	for i := range s.Triggers {
+		s.Triggers[i].LastPollTime = nil
+	}
+	return s
+}
+
 func onlyValuesChanged(a, b ebbv1.ScaledConsumerStatus) bool {
 	strip := func(s ebbv1.ScaledConsumerStatus) ebbv1.ScaledConsumerStatus {
 		s = *s.DeepCopy()
+		// lastActiveTime moves at every sample while a trigger is active; the first one, and the change of
+		// activity that ends it, are written at once (Active changes with them).
+		if s.LastActiveTime != nil {
+			s.LastActiveTime = &metav1.Time{}
+		}
 		for i := range s.Triggers {
 			t := &s.Triggers[i]
 			t.Value, t.Message, t.LastPollTime, t.ConsecutiveFailures, t.LastError = "", "", nil, 0, ""

@@ -51,7 +51,10 @@ func TestOnlyValuesChanged(t *testing.T) {
 		{name: "trigger-removed", change: func(s *ebbv1.ScaledConsumerStatus) { s.Triggers = s.Triggers[:1] }, want: false},
 		{name: "trigger-renamed", change: func(s *ebbv1.ScaledConsumerStatus) { s.Triggers[1].Name = "nats" }, want: false},
 		{name: "condition", change: func(s *ebbv1.ScaledConsumerStatus) { s.Conditions[0].Message = "other" }, want: false},
-		{name: "last-active-time", change: func(s *ebbv1.ScaledConsumerStatus) { s.LastActiveTime = later }, want: false},
+		// lastActiveTime moves at every sample while a trigger is active: throttled like values. Its first
+		// value is written at once, as is the change of activity that stops it.
+		{name: "last-active-time", change: func(s *ebbv1.ScaledConsumerStatus) { s.LastActiveTime = later }, want: true},
+		{name: "first-last-active-time", change: func(s *ebbv1.ScaledConsumerStatus) { s.LastActiveTime = nil }, want: false},
 		{name: "hpa-name", change: func(s *ebbv1.ScaledConsumerStatus) { s.HPAName = "orders-hpa" }, want: false},
 		{name: "observed-generation", change: func(s *ebbv1.ScaledConsumerStatus) { s.ObservedGeneration = 3 }, want: false},
 	}

@@ -455,7 +455,11 @@ type TriggerStatus struct {
 	// +optional
 	Message string `json:"message,omitempty"`
 
-	// LastPollTime is when the trigger was last sampled.
+	// LastPollTime is when the trigger was sampled for the value, activity and error shown here. ebb
+	// samples every pollingInterval but writes status only when something in it besides this time changes
+	// (values, messages, errors and failure counts at most every 30 s), so while a trigger keeps reading
+	// the same, this time stays where it was and an idle ScaledConsumer costs no API request. The latest
+	// values are in the external metrics API and in the ebb_trigger_value metric.
 	//
 	// +optional
 	LastPollTime *metav1.Time `json:"lastPollTime,omitempty"`
