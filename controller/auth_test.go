@@ -1,11 +1,8 @@
 package controller_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -129,9 +126,9 @@ func TestSecretChangeReachesTrigger(t *testing.T) {
 	t.Cleanup(pool.Close)
 	h := newHarness(t, func(h *harness) { h.extras = scalers.Registry{rabbitmq.Type: pool} })
 	user := h.ns
-	rabbitAPI(t, mgmt, http.MethodPut, "/api/users/"+user, map[string]string{"password": "first-password", "tags": ""}, nil)
-	t.Cleanup(func() { rabbitAPI(t, mgmt, http.MethodDelete, "/api/users/"+user, nil, nil) })
-	rabbitAPI(t, mgmt, http.MethodPut, "/api/permissions/%2F/"+user, map[string]string{"configure": ".*", "write": ".*", "read": ".*"}, nil)
+	testenv.RabbitMQAPI(t, mgmt, http.MethodPut, "/api/users/"+user, map[string]string{"password": "first-password", "tags": ""}, nil)
+	t.Cleanup(func() { testenv.RabbitMQAPI(t, mgmt, http.MethodDelete, "/api/users/"+user, nil, nil) })
+	testenv.RabbitMQAPI(t, mgmt, http.MethodPut, "/api/permissions/%2F/"+user, map[string]string{"configure": ".*", "write": ".*", "read": ".*"}, nil)
 	queue := h.ns + "-jobs"
 	ch, err := conn.Channel()
 	if err != nil {
@@ -195,14 +192,14 @@ func TestSecretChangeReachesTrigger(t *testing.T) {
 	t.Logf("trigger read again %s after the Secret's update", time.Since(start).Round(100*time.Millisecond))
 
 	// Rotation: RabbitMQ takes the new password for new connections only.
-	rabbitAPI(t, mgmt, http.MethodPut, "/api/users/"+user, map[string]string{"password": "second-password", "tags": ""}, nil)
+	testenv.RabbitMQAPI(t, mgmt, http.MethodPut, "/api/users/"+user, map[string]string{"password": "second-password", "tags": ""}, nil)
 	rotated := setSecret("second-password")
 	h.eventually(30*time.Second, func() (bool, string) {
 		var conns []struct {
 			User        string `json:"user"`
 			ConnectedAt int64  `json:"connected_at"`
 		}
-		rabbitAPI(t, mgmt, http.MethodGet, "/api/connections?columns=user,connected_at", nil, &conns)
+		testenv.RabbitMQAPI(t, mgmt, http.MethodGet, "/api/connections?columns=user,connected_at", nil, &conns)
 		var mine []time.Time
 		for _, c := range conns {
 			if c.User == user {
@@ -213,43 +210,6 @@ func TestSecretChangeReachesTrigger(t *testing.T) {
 		return ok, fmt.Sprintf("RabbitMQ has connections of %s opened at %v (the Secret changed at %v), the pool holds %d; want one, opened after the change", user, mine, rotated, pool.Connections())
 	})
 	h.eventually(30*time.Second, reads)
-}
-
-// rabbitAPI calls RabbitMQ's management API with the credentials of base, sending in as JSON and
-// decoding a JSON answer into out (each when not nil).
-func rabbitAPI(t *testing.T, base *url.URL, method, path string, in, out any) {
-	t.Helper()
-	var body io.Reader
-	if in != nil {
-		raw, err := json.Marshal(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body = bytes.NewReader(raw)
-	}
-	u := *base
-	u.User = nil
-	req, err := http.NewRequestWithContext(context.Background(), method, strings.TrimSuffix(u.String(), "/")+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, _ := base.User.Password()
-	req.SetBasicAuth(base.User.Username(), pw)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("management API: %s %s: %v", method, path, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("management API: %s %s: %s: %s", method, path, resp.Status, raw)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("management API: %s %s: %v", method, path, err)
-		}
-	}
 }
 
 // A Secret ebb's RBAC does not let it read is AuthenticationForbidden, with an event, not a retried

@@ -50,9 +50,9 @@ func TestSecretsStayOut(t *testing.T) {
 
 	// A RabbitMQ user whose password is the canary, allowed on the default vhost, and a queue for it.
 	user := testenv.UniqueName(t, "ebb-canary")
-	rabbitAPI(t, mgmt, http.MethodPut, "/api/users/"+url.PathEscape(user), map[string]string{"password": right, "tags": ""})
-	t.Cleanup(func() { rabbitAPI(t, mgmt, http.MethodDelete, "/api/users/"+url.PathEscape(user), nil) })
-	rabbitAPI(t, mgmt, http.MethodPut, "/api/permissions/%2F/"+url.PathEscape(user), map[string]string{"configure": ".*", "write": ".*", "read": ".*"})
+	testenv.RabbitMQAPI(t, mgmt, http.MethodPut, "/api/users/"+url.PathEscape(user), map[string]string{"password": right, "tags": ""}, nil)
+	t.Cleanup(func() { testenv.RabbitMQAPI(t, mgmt, http.MethodDelete, "/api/users/"+url.PathEscape(user), nil, nil) })
+	testenv.RabbitMQAPI(t, mgmt, http.MethodPut, "/api/permissions/%2F/"+url.PathEscape(user), map[string]string{"configure": ".*", "write": ".*", "read": ".*"}, nil)
 	queue := user + "-jobs"
 	ch, err := conn.Channel()
 	if err != nil {
@@ -273,37 +273,6 @@ func httpGet(t *testing.T, u string) string {
 		t.Fatal(err)
 	}
 	return string(raw)
-}
-
-// rabbitAPI calls the RabbitMQ management API with the credentials of its URL.
-func rabbitAPI(t *testing.T, base *url.URL, method, path string, body any) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(raw)
-	}
-	u := *base
-	u.User = nil
-	req, err := http.NewRequestWithContext(context.Background(), method, strings.TrimSuffix(u.String(), "/")+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, _ := base.User.Password()
-	req.SetBasicAuth(base.User.Username(), pw)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("management API: %s %s: %v", method, path, err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotFound {
-		raw, _ := io.ReadAll(resp.Body)
-		t.Fatalf("management API: %s %s: %s: %s", method, path, resp.Status, raw)
-	}
 }
 
 // natsStream creates the stream "orders" and its durable consumer "workers" on the server at natsURL.
